@@ -1,0 +1,95 @@
+"""Retrieval network = timm backbone + GeM + optional projection + L2 normalisation."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from distill.errors import DistillError
+from distill.models.gem import GeM
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How an image becomes the network input; travels with the model (cache, checkpoint, export).
+
+    The whole RGB image is resized to `input_size` (H, W) without cropping ("squash"), so no part of
+    the scene is lost, converted to [0, 1], then normalised with `mean`/`std` per channel.
+    """
+
+    input_size: tuple[int, int] = (224, 224)
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    interpolation: str = "bilinear"
+    resize: str = "squash"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PreprocessConfig":
+        """Inverse of `to_dict`; unknown keys are an error."""
+        try:
+            return cls(
+                input_size=tuple(d["input_size"]),  # type: ignore[arg-type]
+                mean=tuple(d["mean"]),  # type: ignore[arg-type]
+                std=tuple(d["std"]),  # type: ignore[arg-type]
+                interpolation=str(d.get("interpolation", "bilinear")),
+                resize=str(d.get("resize", "squash")),
+            )
+        except (KeyError, TypeError) as e:
+            raise DistillError(f"preprocessing config {d!r}: expected input_size, mean, std ({e})") from None
+
+
+def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Row-wise L2 normalisation, written as x / sqrt(sum x²) (lowers to TFLite L2_NORMALIZATION)."""
+    return x / torch.sqrt((x * x).sum(dim=1, keepdim=True).clamp(min=eps))
+
+
+@dataclass
+class ModelInfo:
+    """Identity of a built model: enough to rebuild it and to check compatibility."""
+
+    preset: str
+    arch: str
+    dim: int
+    backbone_dim: int
+    preprocess: PreprocessConfig
+    weights: str | None = None
+    weights_sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        d = asdict(self)
+        d["preprocess"] = self.preprocess.to_dict()
+        return d
+
+
+class RetrievalNet(nn.Module):
+    """Backbone feature map → GeM → (Linear projection) → L2-normalised N×d float32 embedding."""
+
+    def __init__(self, backbone: nn.Module, backbone_dim: int, dim: int | None = None,
+                 gem_p: float = 3.0, projection: bool = False) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pool = GeM(gem_p)
+        out_dim = dim or backbone_dim
+        self.proj: nn.Module | None = None
+        if projection or out_dim != backbone_dim:
+            lin = nn.Linear(backbone_dim, out_dim, bias=True)
+            if out_dim == backbone_dim:  # start as identity so a pretrained student keeps its features
+                nn.init.eye_(lin.weight)
+                nn.init.zeros_(lin.bias)
+            self.proj = lin
+        self.dim = out_dim
+        self.info: ModelInfo | None = None  # set by create_model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.backbone.forward_features(x)  # type: ignore[operator]
+        v = self.pool(feats)
+        if self.proj is not None:
+            v = self.proj(v)
+        return l2_normalize(v)
