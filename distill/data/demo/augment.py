@@ -61,7 +61,7 @@ def synth_view(img: np.ndarray, level: str, rng: np.random.Generator) -> np.ndar
         out = _photometric(out, rng, 0.4)
         return _blur_jpeg(out, rng, rng.uniform(0, 0.8), 85)
     if level == "hard":
-        out = _crop(img, rng, (0.12, 0.35))
+        out = _crop(img, rng, (0.08, 0.25))
         out = _warp(out, rng, max_rot=35, persp=0.12)
         out = _photometric(out, rng, 1.0)
         return _blur_jpeg(out, rng, rng.uniform(0.5, 2.0), int(rng.integers(25, 60)))

@@ -53,7 +53,7 @@ DISTRACTOR_IMAGES = ["digits.png", "pic1.png", "pic2.png", "pic3.png", "pic4.png
                      "skimage:grass", "skimage:gravel", "skimage:horse", "skimage:hubble_deep_field",
                      "skimage:immunohistochemistry", "skimage:logo", "skimage:microaneurysms", "skimage:moon",
                      "skimage:page", "skimage:retina", "skimage:text"]
-SYNTH_PER_VIEW = {"easy": 2, "hard": 3, "junk": 1}
+SYNTH_PER_VIEW = {"easy": 1, "hard": 4, "junk": 1}
 CROPS_PER_DISTRACTOR = 18
 TRAIN_VIEWS = 6  # original + 5 synthetic views per training photo
 MEGAMIND_STEP = 6

@@ -1,0 +1,97 @@
+"""Teacher embedding cache: `<dir>/embeddings.npy` (N×d, memory-mapped) + `manifest.json`.
+
+Encoding is resumable: rows are written into `embeddings.partial.npy` and `progress.json` records
+how many are done; a re-run with the same teacher and image list continues from there. The final
+file appears (by rename) only when complete. Loading checks the manifest against what the caller
+expects, so a cache built for another teacher or image list is an error, never stale numbers.
+"""
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distill.data import Dataset
+from distill.encode import iter_batches
+from distill.errors import DistillError
+from distill.io import atomic_write_json
+from distill.models.net import RetrievalNet
+
+IDENTITY_KEYS = ("teacher", "weights_sha256", "preprocess", "dim", "image_list_sha256", "count")
+
+
+def expected_manifest(model: RetrievalNet, data: Dataset, dtype: str = "float32") -> dict[str, Any]:
+    """What a cache of `model` over `data` must say about itself."""
+    assert model.info is not None
+    return {"teacher": model.info.preset, "weights": model.info.weights,
+            "weights_sha256": model.info.weights_sha256, "preprocess": model.info.preprocess.to_dict(),
+            "dim": model.dim, "dtype": dtype, "image_list_sha256": data.list_sha256(),
+            "count": len(data.refs)}
+
+
+def _differences(a: dict, b: dict) -> list[str]:
+    return [k for k in IDENTITY_KEYS if json.dumps(a.get(k)) != json.dumps(b.get(k))]
+
+
+def build_cache(model: RetrievalNet, data: Dataset, out: str | Path, batch_size: int = 32,
+                dtype: str = "float32", workers: int = 0) -> Path:
+    """Encode every image of `data` with `model` into `out` (resuming a partial run)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    want = expected_manifest(model, data, dtype)
+    final, partial, progress = out / "embeddings.npy", out / "embeddings.partial.npy", out / "progress.json"
+    if final.exists() and (out / "manifest.json").exists():
+        have = json.loads((out / "manifest.json").read_text())
+        if not _differences(have, want):
+            return out  # already complete
+        raise DistillError(f"{out}: holds a cache for another teacher/data ({', '.join(_differences(have, want))}"
+                           f" differ); choose another --out or delete it")
+    done = 0
+    if partial.exists() and progress.exists():
+        prev = json.loads(progress.read_text())
+        if not _differences(prev["manifest"], want):
+            done = int(prev["done"])
+    if done == 0:
+        arr = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(len(data.refs), model.dim))
+    else:
+        arr = np.load(partial, mmap_mode="r+")
+    refs = data.refs[done:]
+    row = done
+    for emb in iter_batches(model, refs, batch_size, workers, desc=f"cache {want['teacher']}"):
+        arr[row:row + len(emb)] = emb.astype(dtype)
+        row += len(emb)
+        arr.flush()
+        atomic_write_json(progress, {"done": row, "manifest": want})
+    arr.flush()
+    del arr
+    os.replace(partial, final)
+    want["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+    atomic_write_json(out / "manifest.json", want)
+    progress.unlink(missing_ok=True)
+    return out
+
+
+def load_cache(path: str | Path, expect: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Memory-map a cache as float32 rows; with `expect`, every identity field present in it must match."""
+    p = Path(path)
+    man_path, emb_path = p / "manifest.json", p / "embeddings.npy"
+    if not man_path.is_file() or not emb_path.is_file():
+        hint = " (interrupted: re-run cache-teacher to resume)" if (p / "progress.json").exists() else ""
+        raise DistillError(f"{p}: not a teacher cache (expected manifest.json and embeddings.npy){hint}")
+    try:
+        manifest = json.loads(man_path.read_text())
+        emb = np.load(emb_path, mmap_mode="r")
+    except (ValueError, OSError) as e:
+        raise DistillError(f"{p}: unreadable cache ({type(e).__name__}: {e})") from None
+    if emb.ndim != 2 or emb.shape != (manifest.get("count"), manifest.get("dim")):
+        raise DistillError(f"{emb_path}: shape {emb.shape} does not match manifest count×dim "
+                           f"({manifest.get('count')}×{manifest.get('dim')})")
+    if expect:
+        bad = [k for k in IDENTITY_KEYS if k in expect and json.dumps(expect[k]) != json.dumps(manifest.get(k))]
+        if bad:
+            k = bad[0]
+            raise DistillError(f"{man_path}: cache was built for {k}={manifest.get(k)!r}, expected {expect[k]!r}")
+    return np.asarray(emb, dtype=np.float32), manifest

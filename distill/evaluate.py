@@ -1,0 +1,73 @@
+"""Retrieval evaluation in three modes: teacher↔teacher, student↔student (sym), and
+student query ↔ teacher database (asym, the deployment setting)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distill import metrics
+from distill.data import ClassSet, Dataset, RevisitedSet
+from distill.errors import DistillError
+from distill.search import knn
+
+MODES = ("teacher", "sym", "asym")
+
+
+@dataclass
+class Embeddings:
+    """Embeddings of every image of a dataset, in `dataset.refs` order, and who produced them."""
+
+    values: np.ndarray
+    model: str
+
+
+def evaluate(data: Dataset, query: Embeddings, db: Embeddings, mode: str, data_path: str | Path) -> dict[str, Any]:
+    """Rank the database for each query and score it with the set's protocol."""
+    if query.values.shape[1] != db.values.shape[1]:
+        raise DistillError(f"query model {query.model} gives {query.values.shape[1]}-d embeddings but the "
+                           f"database model {db.model} gives {db.values.shape[1]}-d: they cannot be compared")
+    result: dict[str, Any] = {"mode": mode, "data": str(data_path), "query_model": query.model,
+                              "db_model": db.model}
+    if isinstance(data, RevisitedSet):
+        n_db = len(data.imlist)
+        _, ranks = knn(query.values[n_db:], db.values[:n_db])
+        result.update(metrics.revisited_map(ranks, data.gnd))
+        result.update(n_queries=len(data.qimlist), n_db=n_db)
+    elif isinstance(data, ClassSet):
+        n = len(data.refs)
+        _, ranks = knn(query.values, db.values, k=min(n, 9))
+        ranks = _drop_self(ranks)
+        _, full = knn(query.values, db.values)
+        result["recall"] = metrics.recall_at_k(ranks, data.labels, data.labels)
+        result["map"] = {"all": metrics.mean_average_precision(_drop_self(full), data.labels, data.labels)}
+        result.update(n_queries=n, n_db=n)
+    else:
+        raise DistillError(f"{data_path}: evaluation needs a revisited test set or a class set, "
+                           f"not training tuples")
+    return result
+
+
+def _drop_self(ranks: np.ndarray) -> np.ndarray:
+    """Leave-one-out: remove each query's own index from its ranking (query i is database item i)."""
+    rows = np.arange(len(ranks))[:, None]
+    keep = ranks != rows
+    out = np.array([r[m][: ranks.shape[1] - 1] for r, m in zip(ranks, keep, strict=True)])
+    return out.astype(np.int64)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A readable table of a result (percent, as papers report)."""
+    head = f"{result['mode']} · {result['query_model']} → {result['db_model']} · {result['data']}"
+    lines = [head, f"queries {result['n_queries']}, database {result['n_db']}"]
+    if "mp" in result:
+        lines.append(f"{'':8}{'mAP':>8}{'mP@1':>8}{'mP@5':>8}{'mP@10':>8}")
+        for setup, m in result["map"].items():
+            mp = result["mp"].get(setup, {})
+            lines.append(f"{setup:8}{100 * m:8.2f}" + "".join(f"{100 * mp.get(k, float('nan')):8.2f}"
+                                                           for k in ("1", "5", "10")))
+    if "recall" in result:
+        lines.append("  ".join(f"R@{k} {100 * v:.2f}" for k, v in result["recall"].items())
+                     + f"  mAP {100 * result['map']['all']:.2f}")
+    return "\n".join(lines)
