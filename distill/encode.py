@@ -18,10 +18,12 @@ def default_device() -> torch.device:
 def iter_batches(model: RetrievalNet, refs: Sequence[ImageRef], batch_size: int = 32, workers: int = 0,
                  desc: str = "encode", device: torch.device | None = None) -> Iterator[np.ndarray]:
     """Yield embeddings batch by batch (in `refs` order), with a tqdm progress bar."""
-    assert model.info is not None, "model must come from create_model / a checkpoint"
+    if model.info is None:
+        raise ValueError("model has no preprocessing info: build it with create_model")
+    cfg = model.info.preprocess
     device = device or default_device()
     model = model.to(device).eval()
-    loader = torch.utils.data.DataLoader(ImageDataset(refs, model.info.preprocess), batch_size=batch_size,
+    loader = torch.utils.data.DataLoader(ImageDataset(refs, cfg), batch_size=batch_size,
                                          num_workers=workers, shuffle=False)
     with torch.inference_mode(), tqdm(total=len(refs), desc=desc, unit="img", leave=False) as bar:
         for x in loader:

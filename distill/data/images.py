@@ -48,9 +48,9 @@ def preprocess(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
         raise DistillError(f"preprocess.resize={cfg.resize!r}: only 'squash' is supported")
     h, w = cfg.input_size
     im = img.resize((w, h), _INTERP[cfg.interpolation])
-    x = np.asarray(im, dtype=np.float32) / 255.0
-    x = (x - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    rgb = np.asarray(im, dtype=np.float32) / np.float32(255.0)
+    x = (rgb - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
 
 
 class ImageDataset(torch.utils.data.Dataset):

@@ -33,9 +33,9 @@ class PreprocessConfig:
         """Inverse of `to_dict`; unknown keys are an error."""
         try:
             return cls(
-                input_size=tuple(d["input_size"]),  # type: ignore[arg-type]
-                mean=tuple(d["mean"]),  # type: ignore[arg-type]
-                std=tuple(d["std"]),  # type: ignore[arg-type]
+                input_size=tuple(d["input_size"]),
+                mean=tuple(d["mean"]),
+                std=tuple(d["std"]),
                 interpolation=str(d.get("interpolation", "bilinear")),
                 resize=str(d.get("resize", "squash")),
             )

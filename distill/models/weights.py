@@ -77,8 +77,9 @@ def resolve_weight_path(src: WeightSource) -> Path:
 
 def _block_slots(model: nn.Module) -> list[tuple[str, bool]]:
     """timm block prefixes in order, with whether each is an inverted residual (has an expansion conv)."""
-    blocks = model.blocks  # type: ignore[attr-defined]
-    return [(f"blocks.{s}.{i}", hasattr(b, "conv_pwl")) for s, stage in enumerate(blocks) for i, b in enumerate(stage)]
+    blocks: nn.Module = getattr(model, "blocks")  # noqa: B009
+    return [(f"blocks.{s}.{i}", hasattr(b, "conv_pwl"))
+            for s, stage in enumerate(blocks.children()) for i, b in enumerate(stage.children())]
 
 
 _EFFNET_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}

@@ -28,8 +28,8 @@ def _crop(img: np.ndarray, rng: np.random.Generator, area: tuple[float, float]) 
 
 def _warp(img: np.ndarray, rng: np.random.Generator, max_rot: float, persp: float) -> np.ndarray:
     h, w = img.shape[:2]
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = src + rng.uniform(-persp, persp, size=(4, 2)).astype(np.float32) * np.float32([w, h])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    dst = (src + rng.uniform(-persp, persp, size=(4, 2)) * np.array([w, h])).astype(np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     r = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-max_rot, max_rot), 1.0)
     m = np.vstack([r, [0, 0, 1]]) @ m
@@ -50,7 +50,9 @@ def _blur_jpeg(img: np.ndarray, rng: np.random.Generator, sigma: float, quality:
     if sigma > 0:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
     ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    assert ok and decoded is not None
+    return np.asarray(decoded)[..., ::-1].copy()
 
 
 def synth_view(img: np.ndarray, level: str, rng: np.random.Generator) -> np.ndarray:

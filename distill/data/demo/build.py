@@ -57,7 +57,8 @@ SYNTH_PER_VIEW = {"easy": 1, "hard": 4, "junk": 1}
 CROPS_PER_DISTRACTOR = 18
 TRAIN_VIEWS = 6  # original + 5 synthetic views per training photo
 MEGAMIND_STEP = 6
-FASHION = {"train_classes": [0, 1, 2, 3, 4], "test_classes": [5, 6, 7, 8, 9], "per_class": 100}
+FASHION_SPLITS = {"train": ("train", [0, 1, 2, 3, 4]), "test": ("t10k", [5, 6, 7, 8, 9])}  # disjoint classes
+FASHION_PER_CLASS = 100
 FASHION_NAMES = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
 
 
@@ -104,7 +105,8 @@ def build_test(load: _Loader, out: Path) -> dict:
 
     for scene, specs, hard_pairs in tqdm(TEST_SCENES, desc="test scenes", unit="scene"):
         views = [load(s) for s in specs]
-        real_idx, synth = [], {lvl: [] for lvl in A.LEVELS}
+        real_idx: list[int] = []
+        synth: dict[str, list[int]] = {lvl: [] for lvl in A.LEVELS}
         for v, img in enumerate(views):
             real_idx.append(add(img, f"{scene}_v{v}"))
             for lvl, n in SYNTH_PER_VIEW.items():
@@ -170,7 +172,10 @@ def build_train(load: _Loader, out: Path, opencv_dir: Path) -> dict:
     val_set = set(order[: max(2, len(clusters) // 8)].tolist())
     db: dict[str, dict] = {}
     for split in ("train", "val"):
-        cids, cluster, qidxs, pidxs = [], [], [], []
+        cids: list[str] = []
+        cluster: list[int] = []
+        qidxs: list[int] = []
+        pidxs: list[int] = []
         for c, views in enumerate(clusters):
             if (c in val_set) != (split == "val"):
                 continue
@@ -193,18 +198,17 @@ def build_train(load: _Loader, out: Path, opencv_dir: Path) -> dict:
 
 def build_classes(fashion_dir: Path, out: Path) -> dict:
     """Fashion-MNIST subset with disjoint train/test classes, as class folders of PNGs."""
-    parts = {"train": ("train", FASHION["train_classes"]), "test": ("t10k", FASHION["test_classes"])}
     counts = {}
-    for split, (prefix, classes) in parts.items():
+    for split, (prefix, classes) in FASHION_SPLITS.items():
         images = S.read_idx(fashion_dir / f"{prefix}-images-idx3-ubyte.gz")
         labels = S.read_idx(fashion_dir / f"{prefix}-labels-idx1-ubyte.gz")
         for c in classes:
-            idx = np.flatnonzero(labels == c)[: FASHION["per_class"]]
+            idx = np.flatnonzero(labels == c)[:FASHION_PER_CLASS]
             for i in idx:
                 p = out / split / FASHION_NAMES[c] / f"{prefix}_{i:05d}.png"
                 p.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(images[i]).save(p)
-        counts[split] = {FASHION_NAMES[c]: FASHION["per_class"] for c in classes}
+        counts[split] = {FASHION_NAMES[c]: FASHION_PER_CLASS for c in classes}
     return counts
 
 
@@ -217,9 +221,9 @@ def build_demo(out: str | Path, cache: str | Path | None = None) -> Path:
     summary = {"test": build_test(load, out / "test"),
                "train": build_train(load, out / "train", dirs["opencv-doc"]),
                "classes": build_classes(dirs["dataset-fashion-mnist"], out / "classes")}
-    import skimage
+    from importlib.metadata import version
 
-    sources.append({"source": f"pypi:scikit-image=={skimage.__version__} (skimage.data)",
+    sources.append({"source": f"pypi:scikit-image=={version('scikit-image')} (skimage.data)",
                     "license": S.SKIMAGE_LICENSE})
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name not in {"manifest.json", "SHA256SUMS"})
     sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out).as_posix()}\n"

@@ -120,7 +120,8 @@ def video_frames(path: Path, indices: list[int]) -> list[np.ndarray]:
     import cv2
 
     cap = cv2.VideoCapture(str(path))  # decoded sequentially: seeking is unreliable in these AVIs
-    wanted, frames, i = set(indices), {}, 0
+    wanted, i = set(indices), 0
+    frames: dict[int, np.ndarray] = {}
     while len(frames) < len(wanted):
         ok, fr = cap.read()
         if not ok:

