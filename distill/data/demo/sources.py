@@ -68,6 +68,7 @@ def unpack_deb(deb: Path, dest: Path) -> Path:
 def debian_sources(cache: Path) -> tuple[dict[str, Path], list[dict]]:
     """Fetch and unpack both packages; returns their data folders and manifest entries."""
     dirs, entries = {}, []
+    cache = cache.resolve()  # apt-get and dpkg-deb run in other working directories
     for pkg, info in DEBS.items():
         deb = fetch_deb(pkg, cache / "debs")
         root = unpack_deb(deb, cache / pkg)
