@@ -5,8 +5,12 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from distill.errors import DistillError
+
+if TYPE_CHECKING:
+    from distill.models.net import RetrievalNet
 
 
 def _cmd_build_demo(args: argparse.Namespace) -> None:
@@ -41,7 +45,7 @@ def _cmd_cache_teacher(args: argparse.Namespace) -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> None:
     from distill.cache import load_cache
-    from distill.data import open_dataset
+    from distill.data import RevisitedSet, open_dataset
     from distill.encode import encode
     from distill.evaluate import Embeddings, evaluate, format_table
     from distill.models import create_model
@@ -64,9 +68,10 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     student_emb = None
     if args.mode in ("sym", "asym"):
         if not args.student:
-            raise DistillError(f"--mode {args.mode} needs --student PRESET")
-        student = create_model(args.student)
-        student_emb = Embeddings(encode(student, data.refs, args.batch_size, desc="student"), args.student)
+            raise DistillError(f"--mode {args.mode} needs --student CKPT|PRESET")
+        student = _load_student(args.student)
+        refs = data.query_refs if args.mode == "asym" and isinstance(data, RevisitedSet) else data.refs
+        student_emb = Embeddings(encode(student, refs, args.batch_size, desc="student"), args.student)
     query = teacher_emb if args.mode == "teacher" else student_emb
     db = student_emb if args.mode == "sym" else teacher_emb
     assert query is not None and db is not None
@@ -77,6 +82,82 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
         atomic_write_json(args.json, result)
         print(f"results written to {args.json}")
+
+
+def _load_student(spec: str) -> "RetrievalNet":
+    """A trained checkpoint (a file path) or a preset name."""
+    from pathlib import Path
+
+    from distill.models import create_model
+
+    if Path(spec).is_file() or spec.endswith(".pt"):
+        from distill.train import student_from_checkpoint
+
+        return student_from_checkpoint(spec)[0]
+    return create_model(spec)
+
+
+TRAIN_FLAGS = {  # flag: (type, help); all default to None so YAML values are kept unless a flag is given
+    "data": (str, "SfM-120k-format pickle (with --split) or class set"),
+    "split": (str, "split of the tuple pickle (default train)"),
+    "teacher_cache": (str, "teacher embeddings of --data (distill cache-teacher)"),
+    "teacher": (str, "teacher preset (default: the cache's)"),
+    "student": (str, "student preset (default efficientnet_lite0_gem)"),
+    "loss": (str, "loss name (distill losses lists them; default contrastive_plus)"),
+    "mode": (str, "asym (student in the teacher's space, default) or sym"),
+    "mining": (str, "hard (default) or random"),
+    "nnum": (int, "negatives per tuple (default 5)"),
+    "pool_size": (int, "hard-mining pool size (default 2000)"),
+    "refresh_every": (int, "steps between mining refreshes (default 0 = every epoch)"),
+    "epochs": (int, "epochs (default 5)"),
+    "batch_size": (int, "tuples (or images for class sets) per step (default 8)"),
+    "samples_per_class": (int, "class sets: images per class in a batch (default 4)"),
+    "lr": (float, "Adam learning rate (default 1e-5)"),
+    "weight_decay": (float, "default 1e-6"),
+    "schedule": (str, "cosine (default) or constant"),
+    "dim": (int, "student embedding dim (default: the teacher's in asym mode)"),
+    "eval_data": (str, "revisited test set or class set evaluated every --eval-every epochs"),
+    "eval_teacher_cache": (str, "teacher embeddings of --eval-data (asym evaluation)"),
+    "eval_every": (int, "epochs between evaluations (default 1)"),
+    "checkpoint_every": (int, "steps between checkpoints (default 0 = each epoch)"),
+    "seed": (int, "default 0"),
+    "max_steps": (int, "stop after this many steps (smoke runs)"),
+}
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from distill.train import Trainer, config_from_sources
+
+    overrides = {k: getattr(args, k) for k in TRAIN_FLAGS}
+    overrides["teacher_online"] = True if args.teacher_online else None
+    if args.loss_param:
+        overrides["loss_params"] = dict(_parse_param(p) for p in args.loss_param)
+    cfg = config_from_sources(args.config, overrides)
+    trainer = Trainer(cfg, args.out, resume=args.resume)
+    state = trainer.fit()
+    last = state["history"][-1] if state["history"] else {}
+    shown = {k: last[k] for k in ("epoch", "map", "recall") if k in last}
+    print(f"trained {state['step']} steps; last evaluation: {json.dumps(shown)}")
+    print(f"checkpoints, config.yaml and metrics.jsonl in {args.out}")
+
+
+def _parse_param(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return key.strip(), float(value)
+    except ValueError:
+        raise DistillError(f"--loss-param {text!r}: expected NAME=NUMBER, e.g. margin=0.5") from None
+
+
+def _cmd_losses(args: argparse.Namespace) -> None:
+    from distill.losses import get_loss_class, list_losses
+
+    for name in list_losses():
+        cls = get_loss_class(name)
+        print(f"{name:22} modes: {'/'.join(cls.modes):9} teacher: {'yes' if cls.needs_teacher else 'no ':3}  "
+              f"{(cls.__doc__ or '').strip().splitlines()[0]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,10 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--teacher", default=None, help="teacher preset (checked against the cache if both given)")
     ev.add_argument("--teacher-weights", default=None)
     ev.add_argument("--teacher-cache", default=None)
-    ev.add_argument("--student", default=None, help="student preset")
+    ev.add_argument("--student", "--ckpt", dest="student", default=None,
+                    help="trained checkpoint (run/last.pt) or a student preset")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--json", default=None, help="write the result as JSON here")
     ev.set_defaults(func=_cmd_eval)
+
+    sub.add_parser("losses", help="list losses").set_defaults(func=_cmd_losses)
+    tr = sub.add_parser("train", help="train a student against teacher embeddings (resumable)")
+    tr.add_argument("--config", default=None, help="YAML file of the options below (flags override it)")
+    tr.add_argument("--out", required=True, help="run folder: last.pt, best.pt, config.yaml, metrics.jsonl")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    tr.add_argument("--teacher-online", action="store_true", help="run the teacher every step instead of the cache")
+    tr.add_argument("--loss-param", action="append", default=[], metavar="NAME=VALUE",
+                    help="loss hyper-parameter, e.g. margin=0.5 (repeatable)")
+    for name, (typ, text) in TRAIN_FLAGS.items():
+        tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=text)
+    tr.set_defaults(func=_cmd_train)
     return p
 
 
@@ -131,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    if args.command != "models":
+    if args.command not in ("models", "losses"):
         print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 

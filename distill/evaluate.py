@@ -24,7 +24,10 @@ class Embeddings:
 
 
 def evaluate(data: Dataset, query: Embeddings, db: Embeddings, mode: str, data_path: str | Path) -> dict[str, Any]:
-    """Rank the database for each query and score it with the set's protocol."""
+    """Rank the database for each query and score it with the set's protocol.
+
+    For a revisited set, `query` may hold embeddings of the queries only (the asym case needs no
+    student pass over the database); otherwise both cover every image in `data.refs` order."""
     if query.values.shape[1] != db.values.shape[1]:
         raise DistillError(f"query model {query.model} gives {query.values.shape[1]}-d embeddings but the "
                            f"database model {db.model} gives {db.values.shape[1]}-d: they cannot be compared")
@@ -32,7 +35,8 @@ def evaluate(data: Dataset, query: Embeddings, db: Embeddings, mode: str, data_p
                               "db_model": db.model}
     if isinstance(data, RevisitedSet):
         n_db = len(data.imlist)
-        _, ranks = knn(query.values[n_db:], db.values[:n_db])
+        q = query.values if len(query.values) == len(data.qimlist) else query.values[n_db:]
+        _, ranks = knn(q, db.values[:n_db])
         result.update(metrics.revisited_map(ranks, data.gnd))
         result.update(n_queries=len(data.qimlist), n_db=n_db)
     elif isinstance(data, ClassSet):

@@ -115,3 +115,5 @@ _preset("resnet101_gem", "resnet101", 224, IMAGENET, None,
         "AML paper teacher architecture (random init unless --weights PATH), 2048-d")
 _preset("efficientnet_b3_gem", "tf_efficientnet_b3", 300, IMAGENET, None,
         "AML paper student architecture (random init unless --weights PATH), 1536-d")
+_preset("tiny_test_gem", "test_efficientnet", 64, IMAGENET, None,
+        "tiny random-init network (timm test_efficientnet, 64px) for tests and smoke runs, 256-d")

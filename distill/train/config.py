@@ -1,0 +1,102 @@
+"""Training configuration: defaults < YAML `--config` < command-line flags; the resolved form is
+saved in the run folder and a resume must match it."""
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (and so must not change across a resume)."""
+
+    data: str = ""
+    student: str = "efficientnet_lite0_gem"
+    teacher_cache: str | None = None
+    teacher: str | None = None  # preset; read from the cache manifest when not given
+    split: str = "train"
+    loss: str = "contrastive_plus"
+    loss_params: dict[str, Any] = field(default_factory=dict)
+    mode: str = "asym"
+    mining: str = "hard"
+    nnum: int = 5  # negatives per tuple
+    pool_size: int = 2000  # hard mining pool
+    refresh_every: int = 0  # steps between miner refreshes; 0 = once per epoch
+    samples_per_class: int = 4  # class sets: K images per class in a batch
+    epochs: int = 5
+    batch_size: int = 8  # tuples (tuple sets) or images (class sets) per step
+    lr: float = 1e-5
+    weight_decay: float = 1e-6
+    schedule: str = "cosine"  # or "constant"
+    dim: int | None = None  # student output dim; default: the teacher's (asym) or the backbone's (sym)
+    eval_data: str | None = None
+    eval_teacher_cache: str | None = None
+    eval_every: int = 1  # epochs
+    checkpoint_every: int = 0  # steps; 0 = end of each epoch only
+    seed: int = 0
+    teacher_online: bool = False
+    pretrained: bool = True
+    max_steps: int | None = None  # stop early (smoke runs); counted in steps
+
+
+def config_from_sources(yaml_path: str | None, overrides: dict[str, Any]) -> TrainConfig:
+    """Defaults, then the YAML file's keys, then `overrides` (flags actually given: not None)."""
+    values: dict[str, Any] = {}
+    if yaml_path:
+        values.update(read_yaml(yaml_path))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DistillError(f"{yaml_path or 'config'}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    cfg = TrainConfig(**values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    """One-line errors for values that cannot work."""
+    if not cfg.data:
+        raise DistillError("train: --data is required (a SfM-120k-format pickle or a class set)")
+    if cfg.mode not in ("sym", "asym"):
+        raise DistillError(f"mode {cfg.mode!r}: expected 'sym' or 'asym'")
+    if cfg.schedule not in ("cosine", "constant"):
+        raise DistillError(f"schedule {cfg.schedule!r}: expected 'cosine' or 'constant'")
+    for name in ("epochs", "batch_size", "nnum", "eval_every", "samples_per_class"):
+        if getattr(cfg, name) < 1:
+            raise DistillError(f"{name} = {getattr(cfg, name)}: expected ≥ 1")
+    if not cfg.teacher_cache and not (cfg.teacher_online and cfg.teacher):
+        raise DistillError("train: needs --teacher-cache DIR (or --teacher-online with --teacher PRESET)")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from `path`, with one-line errors."""
+    import yaml
+
+    p = Path(path)
+    try:
+        obj = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise DistillError(f"{p}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise DistillError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(obj, dict):
+        raise DistillError(f"{p}: expected a YAML mapping of training options")
+    return obj
+
+
+def write_yaml(path: str | Path, cfg: TrainConfig) -> None:
+    """Save the resolved configuration."""
+    import yaml
+
+    from distill.io import atomic_write
+
+    text = yaml.safe_dump(asdict(cfg), sort_keys=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Keys whose values differ between two resolved configurations."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))

@@ -1,0 +1,254 @@
+"""The training loop only: optimiser, schedule, mining refreshes, evaluation, atomic checkpoints and
+an exact resume. Losses, miners, batches and teacher embeddings come from their own modules."""
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from distill.cache import load_cache
+from distill.data import ClassSet, Dataset, TupleSplit, open_dataset
+from distill.encode import default_device, encode
+from distill.errors import DistillError
+from distill.evaluate import Embeddings, evaluate
+from distill.io import atomic_write
+from distill.losses import PairLoss, create_loss
+from distill.miners import Miner, create_miner
+from distill.models import create_model
+from distill.models.net import RetrievalNet
+from distill.train.batches import Batch, class_batches, epoch_rng, tuple_batch, tuple_order
+from distill.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from distill.train.config import TrainConfig, config_differences, validate, write_yaml
+from distill.train.sources import TeacherSource, eval_embeddings, load_images
+
+MINING_PURPOSE = 1
+
+
+def freeze_batchnorm(model: torch.nn.Module) -> None:
+    """Keep BatchNorm statistics fixed (cirtorch practice: small tuple batches would corrupt them)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def cosine_lambda(total: int) -> Any:
+    """LR factor: cosine from 1 to 0 over `total` steps."""
+    return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
+
+
+class Trainer:
+    """One run: `Trainer(cfg, out).fit()`; `resume=True` continues from `out/last.pt`."""
+
+    def __init__(self, cfg: TrainConfig, out: str | Path, resume: bool = False,
+                 device: torch.device | None = None) -> None:
+        validate(cfg)
+        self.cfg, self.out, self.device = cfg, Path(out), device or default_device()
+        self.data: Dataset = open_dataset(cfg.data, cfg.split)
+        if not isinstance(self.data, TupleSplit | ClassSet):
+            raise DistillError(f"{cfg.data}: training needs SfM-120k-format tuples or a class set")
+        self.teacher = TeacherSource(self.data, cfg.teacher_cache, cfg.teacher, cfg.teacher_online, self.device)
+        self.loss: PairLoss = create_loss(cfg.loss, **cfg.loss_params)
+        self.loss.check_mode(cfg.mode)
+        self.miner: Miner | None = None
+        if isinstance(self.data, TupleSplit):
+            self.miner = create_miner(cfg.mining, nnum=cfg.nnum, pool_size=cfg.pool_size)
+        elif cfg.mining == "hard":
+            raise DistillError(f"{cfg.data}: hard mining needs tuples with clusters; use --mining random "
+                               f"(class-balanced batches) for a class set")
+        dim = cfg.dim or (self.teacher.dim if cfg.mode == "asym" else None)
+        torch.manual_seed(cfg.seed)  # random-init layers (projection, random presets) depend on the seed
+        self.student: RetrievalNet = create_model(cfg.student, pretrained=cfg.pretrained, dim=dim,
+                                                  projection=cfg.mode == "asym").to(self.device)
+        if cfg.mode == "asym" and self.student.dim != self.teacher.dim:
+            raise DistillError(f"asym mode: student dim {self.student.dim} ≠ teacher {self.teacher.name} dim "
+                               f"{self.teacher.dim}; drop --dim or set it to {self.teacher.dim}")
+        self.opt = torch.optim.Adam(self.student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = len(self._epoch_plan(0))
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        factor = cosine_lambda(self.total_steps) if cfg.schedule == "cosine" else (lambda s: 1.0)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, factor)
+        self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "negatives": None,
+                                      "history": [], "best": None, "epoch_loss": [0.0, 0]}
+        self.eval_set, self.eval_teacher = self._eval_inputs()
+        last = self.out / "last.pt"
+        if resume:
+            self._resume(last)
+        elif last.exists():
+            raise DistillError(f"{last} exists: pass --resume to continue that run, or choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_yaml(self.out / "config.yaml", cfg)
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def _eval_inputs(self) -> tuple[Dataset | None, Embeddings | None]:
+        cfg = self.cfg
+        if not cfg.eval_data:
+            return None, None
+        data = open_dataset(cfg.eval_data)
+        if cfg.mode == "sym":
+            return data, None
+        if not cfg.eval_teacher_cache:
+            raise DistillError("asym evaluation needs --eval-teacher-cache (the teacher's database embeddings)")
+        values, man = load_cache(cfg.eval_teacher_cache, {"image_list_sha256": data.list_sha256(),
+                                                           "teacher": self.teacher.name})
+        return data, Embeddings(values, man["teacher"])
+
+    def _resume(self, last: Path) -> None:
+        ck = load_checkpoint(last)
+        diff = config_differences(ck["config"], asdict(self.cfg))
+        if diff:
+            raise DistillError(f"{last}: refusing to resume with another configuration (differs in: "
+                               f"{', '.join(diff)}); use a new --out or the original options")
+        if ck["teacher_manifest"] != self.teacher.manifest:
+            raise DistillError(f"{last}: the run was trained against another teacher/cache "
+                               f"({ck['teacher_manifest'].get('teacher')}); refusing to resume")
+        self.student.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        set_rng_state(ck["rng"])
+        self.state = ck["run"]
+
+    # -- one epoch's batches -----------------------------------------------------------------------
+    def _epoch_plan(self, epoch: int) -> list[np.ndarray] | list[Batch]:
+        rng = epoch_rng(self.cfg.seed, epoch)
+        if isinstance(self.data, TupleSplit):
+            return tuple_order(len(self.data.qidxs), self.cfg.batch_size, rng)
+        assert isinstance(self.data, ClassSet)
+        return class_batches(self.data.labels, self.cfg.batch_size, self.cfg.samples_per_class, rng)
+
+    def _batch(self, planned: np.ndarray | Batch) -> Batch:
+        if isinstance(planned, Batch):
+            return planned
+        assert isinstance(self.data, TupleSplit) and self.state["negatives"] is not None
+        d = self.data
+        return tuple_batch(planned, d.qidxs, d.pidxs, self.state["negatives"], d.cluster)
+
+    def _refresh_negatives(self) -> None:
+        assert isinstance(self.data, TupleSplit) and self.miner is not None
+        d, step = self.data, self.state["step"]
+        rng = epoch_rng(self.cfg.seed, step, MINING_PURPOSE)
+
+        def student_embed(idx: np.ndarray) -> np.ndarray:
+            return encode(self.student, [d.refs[i] for i in idx], desc="mining", device=self.device)
+
+        pool_fn = self.teacher.embed_numpy if self.cfg.mode == "asym" else student_embed
+        self.state["negatives"] = self.miner.mine(d.qidxs, d.cluster, rng, student_embed, pool_fn)
+
+    # -- the step ----------------------------------------------------------------------------------
+    def _step(self, batch: Batch) -> float:
+        all_rows = self.cfg.mode == "sym" or self.loss.needs_all_student
+        rows = batch.items if all_rows else batch.items[batch.anchors]
+        x = load_images(self.data.refs, self.student, rows).to(self.device)
+        teacher = self.teacher.embed(batch.items) if (self.cfg.mode == "asym" or self.loss.needs_teacher) else None
+        self.student.train()
+        freeze_batchnorm(self.student)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            emb = self.student(x).float()
+        loss = self.loss(emb, teacher, torch.from_numpy(batch.labels).to(self.device), mode=self.cfg.mode,
+                         anchors=torch.from_numpy(batch.anchors).to(self.device))
+        if not torch.isfinite(loss):
+            raise DistillError(f"loss {self.cfg.loss} is {loss.item()} at step {self.state['step'] + 1} "
+                               f"(epoch {self.state['epoch'] + 1}); stopping. Last good checkpoint: "
+                               f"{self.out / 'last.pt'} (lower --lr, check the data)")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        return float(loss.item())
+
+    # -- evaluation and checkpoints ----------------------------------------------------------------
+    def evaluate(self) -> dict[str, Any] | None:
+        """Retrieval metrics of the current student on `eval_data` (None when none is configured)."""
+        if self.eval_set is None:
+            return None
+        values = eval_embeddings(self.student, self.eval_set, self.cfg.mode)
+        student = Embeddings(values, f"{self.cfg.student}@step{self.state['step']}")
+        db = self.eval_teacher if self.cfg.mode == "asym" else student
+        assert db is not None
+        return evaluate(self.eval_set, student, db, self.cfg.mode, self.cfg.eval_data or "")
+
+    def _checkpoint(self, best: bool = False) -> None:
+        info = self.student.info
+        assert info is not None
+        state = {"model": self.student.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "rng": rng_state(), "run": self.state,
+                 "step": self.state["step"], "config": asdict(self.cfg), "teacher_manifest": self.teacher.manifest,
+                 "student": {"preset": self.cfg.student, "dim": self.student.dim,
+                             "projection": self.student.proj is not None, "info": info.to_dict()}}
+        save_checkpoint(self.out / "last.pt", state)
+        if best:
+            save_checkpoint(self.out / "best.pt", state)
+        lines = "".join(json.dumps(h) + "\n" for h in self.state["history"])
+        atomic_write(self.out / "metrics.jsonl", lambda f: f.write(lines.encode()))
+
+    def _record_eval(self, epoch: int) -> bool:
+        result = self.evaluate()
+        loss_sum, n = self.state["epoch_loss"]
+        entry = {"epoch": epoch, "step": self.state["step"], "loss": loss_sum / n if n else None,
+                 "lr": self.sched.get_last_lr()[0]}
+        if result is not None:
+            entry.update({k: result[k] for k in ("map", "mp", "recall") if k in result})
+        self.state["history"].append(entry)
+        score = _score(result)
+        if score is not None and (self.state["best"] is None or score > self.state["best"]):
+            self.state["best"] = score
+            return True
+        return False
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train to the end (or `max_steps`); returns the run state with its evaluation history."""
+        cfg, st = self.cfg, self.state
+        if not st["history"]:
+            self._record_eval(0)
+            self._checkpoint()
+        while st["epoch"] < cfg.epochs and st["step"] < self.total_steps:
+            plan = self._epoch_plan(st["epoch"])
+            bar = tqdm(total=len(plan), initial=st["batch_in_epoch"], desc=f"epoch {st['epoch'] + 1}/{cfg.epochs}",
+                       unit="step", leave=False)
+            for i in range(st["batch_in_epoch"], len(plan)):
+                refresh = cfg.refresh_every or self.steps_per_epoch
+                if self.miner is not None and (st["negatives"] is None or
+                                               (cfg.refresh_every and st["step"] % refresh == 0) or
+                                               (not cfg.refresh_every and i == 0 and st["step"] > 0)):
+                    self._refresh_negatives()
+                batch = self._batch(plan[i])
+                t0 = time.perf_counter()
+                value = self._step(batch)
+                st["step"] += 1
+                st["batch_in_epoch"] = i + 1
+                st["epoch_loss"] = [st["epoch_loss"][0] + value, st["epoch_loss"][1] + 1]
+                bar.set_postfix(loss=f"{value:.4f}", img_s=f"{len(batch.items) / (time.perf_counter() - t0):.1f}")
+                bar.update(1)
+                if st["step"] >= self.total_steps:
+                    break
+                if cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0:
+                    self._checkpoint()
+            bar.close()
+            st["epoch"] += 1 if st["batch_in_epoch"] >= len(plan) else 0
+            finished = st["step"] >= self.total_steps
+            best = False
+            if st["epoch"] % cfg.eval_every == 0 or finished:
+                best = self._record_eval(st["epoch"])
+            if st["batch_in_epoch"] >= len(plan):
+                st["batch_in_epoch"], st["epoch_loss"] = 0, [0.0, 0]
+            self._checkpoint(best=best)
+            if finished:
+                break
+        return st
+
+
+def _score(result: dict[str, Any] | None) -> float | None:
+    """The number `best.pt` is chosen by: Medium mAP (revisited) or Recall@1 (class sets)."""
+    if result is None:
+        return None
+    if "medium" in result.get("map", {}):
+        return float(result["map"]["medium"])
+    return float(result["recall"]["1"]) if "recall" in result else None

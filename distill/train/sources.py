@@ -1,0 +1,76 @@
+"""Where a training step gets its inputs: images of the batch for a model, and teacher embeddings
+(from the cache — no teacher pass per step — or, with `--teacher-online`, from the teacher itself)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from distill.cache import load_cache
+from distill.data import Dataset, RevisitedSet
+from distill.data.images import ImageDataset, ImageRef
+from distill.encode import encode
+from distill.models import create_model
+from distill.models.net import RetrievalNet
+
+
+def load_images(refs: Sequence[ImageRef], model: RetrievalNet, idx: np.ndarray) -> torch.Tensor:
+    """The images `idx` preprocessed for `model` (its own input size and normalisation), stacked."""
+    assert model.info is not None
+    ds = ImageDataset(refs, model.info.preprocess)
+    return torch.stack([ds[int(i)] for i in idx])
+
+
+class TeacherSource:
+    """Teacher embeddings of training images, by index: memory-mapped cache or online teacher."""
+
+    def __init__(self, data: Dataset, cache: str | None, teacher: str | None, online: bool,
+                 device: torch.device) -> None:
+        self.refs = data.refs
+        self.device = device
+        self.values: np.ndarray | None = None
+        self.model: RetrievalNet | None = None
+        self.manifest: dict[str, Any] = {}
+        if cache:
+            expect: dict[str, Any] = {"image_list_sha256": data.list_sha256(), "count": len(data.refs)}
+            if teacher:
+                expect["teacher"] = teacher
+            self.values, self.manifest = load_cache(cache, expect)
+        if online:
+            name = teacher or self.manifest["teacher"]
+            self.model = create_model(name).to(device).eval()
+            if not self.manifest:
+                assert self.model.info is not None
+                self.manifest = {"teacher": name, "dim": self.model.dim,
+                                 "weights_sha256": self.model.info.weights_sha256}
+
+    @property
+    def name(self) -> str:
+        """The teacher preset."""
+        return str(self.manifest["teacher"])
+
+    @property
+    def dim(self) -> int:
+        """The teacher's embedding dimension."""
+        return int(self.manifest["dim"])
+
+    def embed(self, idx: np.ndarray) -> torch.Tensor:
+        """B×d float32 teacher embeddings of images `idx`, on the training device."""
+        if self.model is not None:
+            with torch.inference_mode():
+                x = load_images(self.refs, self.model, idx).to(self.device)
+                return self.model(x).float().clone()
+        assert self.values is not None
+        return torch.from_numpy(np.asarray(self.values[idx], np.float32)).to(self.device)
+
+    def embed_numpy(self, idx: np.ndarray) -> np.ndarray:
+        """Like `embed`, as a NumPy array (for the miner's FAISS search)."""
+        return self.embed(idx).cpu().numpy()
+
+
+def eval_embeddings(student: RetrievalNet, data: Dataset, mode: str, batch_size: int = 32) -> np.ndarray:
+    """Student embeddings the evaluation needs: only the queries of a revisited set in asym mode
+    (the database is the teacher's), otherwise every image."""
+    refs = data.query_refs if mode == "asym" and isinstance(data, RevisitedSet) else data.refs
+    return encode(student, refs, batch_size=batch_size, desc="eval", device=next(student.parameters()).device)
