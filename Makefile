@@ -8,8 +8,18 @@ DEMO   := data/demo
 CACHE  := data/cache
 RUNS   := runs/demo
 TEACHER := efficientnet_lite2_gem
+STUDENT := efficientnet_lite0_gem
 
-.PHONY: demo test lint typecheck pytest setup clean
+.PHONY: demo test lint typecheck pytest setup clean loss-table bench
+
+# AML's loss table and the class-set comparison (≈40 min on 2 CPU cores); see README
+loss-table: demo
+	$(BIN)/distill cache-teacher --data $(DEMO)/classes/train --teacher $(TEACHER) --out $(CACHE)/demo-classes-train
+	$(BIN)/python -m distill.experiments.loss_table --out runs/loss-table
+
+bench: demo
+	$(BIN)/python bench/teacher_cache_vs_online.py
+	$(BIN)/python bench/mining_refresh_cost.py
 
 setup: $(STAMP)
 
@@ -23,12 +33,16 @@ $(DEMO)/manifest.json: | $(STAMP)
 	$(BIN)/distill data build-demo --out $(DEMO) --sources data/sources
 
 demo: $(STAMP) $(DEMO)/manifest.json
+	$(BIN)/distill cache-teacher --data $(DEMO)/train/demo-train.pkl --teacher $(TEACHER) --out $(CACHE)/demo-train
 	$(BIN)/distill cache-teacher --data $(DEMO)/test --teacher $(TEACHER) --out $(CACHE)/demo-test
 	$(BIN)/distill cache-teacher --data $(DEMO)/classes/test --teacher $(TEACHER) --out $(CACHE)/demo-classes-test
 	$(BIN)/distill eval --data $(DEMO)/test --mode teacher --teacher $(TEACHER) \
 		--teacher-cache $(CACHE)/demo-test --json $(RUNS)/teacher-test.json
 	$(BIN)/distill eval --data $(DEMO)/classes/test --mode teacher --teacher $(TEACHER) \
 		--teacher-cache $(CACHE)/demo-classes-test --json $(RUNS)/teacher-classes.json
+	$(BIN)/distill train --data $(DEMO)/train/demo-train.pkl --teacher-cache $(CACHE)/demo-train \
+		--student $(STUDENT) --loss contrastive_plus --mode asym --mining hard --nnum 3 --epochs 2 --lr 1e-4 \
+		--eval-data $(DEMO)/test --eval-teacher-cache $(CACHE)/demo-test --out $(RUNS)/contrastive_plus --resume
 
 lint: $(STAMP)
 	$(BIN)/ruff check distill export device_eval tests bench

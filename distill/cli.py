@@ -113,6 +113,7 @@ TRAIN_FLAGS = {  # flag: (type, help); all default to None so YAML values are ke
     "batch_size": (int, "tuples (or images for class sets) per step (default 8)"),
     "samples_per_class": (int, "class sets: images per class in a batch (default 4)"),
     "lr": (float, "Adam learning rate (default 1e-5)"),
+    "head_lr_mult": (float, "learning-rate multiplier of GeM p and the projection (default 10)"),
     "weight_decay": (float, "default 1e-6"),
     "schedule": (str, "cosine (default) or constant"),
     "dim": (int, "student embedding dim (default: the teacher's in asym mode)"),
@@ -136,8 +137,14 @@ def _cmd_train(args: argparse.Namespace) -> None:
     trainer = Trainer(cfg, args.out, resume=args.resume)
     state = trainer.fit()
     last = state["history"][-1] if state["history"] else {}
-    shown = {k: last[k] for k in ("epoch", "map", "recall") if k in last}
-    print(f"trained {state['step']} steps; last evaluation: {json.dumps(shown)}")
+    first = state["history"][0] if state["history"] else {}
+    print(f"trained {state['step']} steps ({cfg.loss}, {cfg.mode}, {cfg.student})")
+    for key, names in (("map", ("easy", "medium", "hard")), ("recall", ("1", "2", "4", "8"))):
+        if key in last:
+            label = "mAP" if key == "map" else "R@"
+            print(f"{cfg.mode} {key} before → after (epoch {last['epoch']}): " + ", ".join(
+                f"{label}{'' if key == 'recall' else ' '}{n} {100 * first[key][n]:.2f} → {100 * last[key][n]:.2f}"
+                for n in names))
     print(f"checkpoints, config.yaml and metrics.jsonl in {args.out}")
 
 
@@ -201,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a student against teacher embeddings (resumable)")
     tr.add_argument("--config", default=None, help="YAML file of the options below (flags override it)")
     tr.add_argument("--out", required=True, help="run folder: last.pt, best.pt, config.yaml, metrics.jsonl")
-    tr.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt (if any)")
     tr.add_argument("--teacher-online", action="store_true", help="run the teacher every step instead of the cache")
     tr.add_argument("--loss-param", action="append", default=[], metavar="NAME=VALUE",
                     help="loss hyper-parameter, e.g. margin=0.5 (repeatable)")

@@ -23,12 +23,12 @@ from tests.conftest import write_image
 KILL_AT = """
 import os, signal, sys
 from distill.train import loop
-real = loop.Trainer._step
+real = loop.Trainer.train_step
 def step(self, batch):
     if self.state["step"] == {k}:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(self, batch)
-loop.Trainer._step = step
+loop.Trainer.train_step = step
 from distill.cli import main
 sys.exit(main(sys.argv[1:]))
 """

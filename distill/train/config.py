@@ -28,6 +28,7 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 8  # tuples (tuple sets) or images (class sets) per step
     lr: float = 1e-5
+    head_lr_mult: float = 10.0  # GeM p and the projection learn faster than the backbone (as cirtorch's pool)
     weight_decay: float = 1e-6
     schedule: str = "cosine"  # or "constant"
     dim: int | None = None  # student output dim; default: the teacher's (asym) or the backbone's (sym)

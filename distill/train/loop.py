@@ -37,6 +37,12 @@ def freeze_batchnorm(model: torch.nn.Module) -> None:
             m.eval()
 
 
+def param_groups(model: RetrievalNet, lr: float, head_mult: float) -> list[dict[str, Any]]:
+    """Backbone at `lr`; pooling and projection (the head) at `lr * head_mult`."""
+    head = [p for name, p in model.named_parameters() if not name.startswith("backbone.")]
+    return [{"params": list(model.backbone.parameters()), "lr": lr}, {"params": head, "lr": lr * head_mult}]
+
+
 def cosine_lambda(total: int) -> Any:
     """LR factor: cosine from 1 to 0 over `total` steps."""
     return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
@@ -68,8 +74,8 @@ class Trainer:
         if cfg.mode == "asym" and self.student.dim != self.teacher.dim:
             raise DistillError(f"asym mode: student dim {self.student.dim} ≠ teacher {self.teacher.name} dim "
                                f"{self.teacher.dim}; drop --dim or set it to {self.teacher.dim}")
-        self.opt = torch.optim.Adam(self.student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.steps_per_epoch = len(self._epoch_plan(0))
+        self.opt = torch.optim.Adam(param_groups(self.student, cfg.lr, cfg.head_lr_mult), weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = len(self.epoch_plan(0))
         self.total_steps = cfg.epochs * self.steps_per_epoch
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)
@@ -79,7 +85,7 @@ class Trainer:
                                       "history": [], "best": None, "epoch_loss": [0.0, 0]}
         self.eval_set, self.eval_teacher = self._eval_inputs()
         last = self.out / "last.pt"
-        if resume:
+        if resume and last.exists():
             self._resume(last)
         elif last.exists():
             raise DistillError(f"{last} exists: pass --resume to continue that run, or choose another --out")
@@ -116,21 +122,24 @@ class Trainer:
         self.state = ck["run"]
 
     # -- one epoch's batches -----------------------------------------------------------------------
-    def _epoch_plan(self, epoch: int) -> list[np.ndarray] | list[Batch]:
+    def epoch_plan(self, epoch: int) -> list[np.ndarray] | list[Batch]:
+        """The epoch's steps: query selections (tuple sets) or ready batches (class sets)."""
         rng = epoch_rng(self.cfg.seed, epoch)
         if isinstance(self.data, TupleSplit):
             return tuple_order(len(self.data.qidxs), self.cfg.batch_size, rng)
         assert isinstance(self.data, ClassSet)
         return class_batches(self.data.labels, self.cfg.batch_size, self.cfg.samples_per_class, rng)
 
-    def _batch(self, planned: np.ndarray | Batch) -> Batch:
+    def batch(self, planned: np.ndarray | Batch) -> Batch:
+        """The step's batch: tuples assembled with the current negatives."""
         if isinstance(planned, Batch):
             return planned
         assert isinstance(self.data, TupleSplit) and self.state["negatives"] is not None
         d = self.data
         return tuple_batch(planned, d.qidxs, d.pidxs, self.state["negatives"], d.cluster)
 
-    def _refresh_negatives(self) -> None:
+    def refresh_negatives(self) -> None:
+        """Re-mine the negatives of every query with the current student."""
         assert isinstance(self.data, TupleSplit) and self.miner is not None
         d, step = self.data, self.state["step"]
         rng = epoch_rng(self.cfg.seed, step, MINING_PURPOSE)
@@ -142,7 +151,8 @@ class Trainer:
         self.state["negatives"] = self.miner.mine(d.qidxs, d.cluster, rng, student_embed, pool_fn)
 
     # -- the step ----------------------------------------------------------------------------------
-    def _step(self, batch: Batch) -> float:
+    def train_step(self, batch: Batch) -> float:
+        """One optimisation step on `batch`; returns the loss value."""
         all_rows = self.cfg.mode == "sym" or self.loss.needs_all_student
         rows = batch.items if all_rows else batch.items[batch.anchors]
         x = load_images(self.data.refs, self.student, rows).to(self.device)
@@ -210,7 +220,7 @@ class Trainer:
             self._record_eval(0)
             self._checkpoint()
         while st["epoch"] < cfg.epochs and st["step"] < self.total_steps:
-            plan = self._epoch_plan(st["epoch"])
+            plan = self.epoch_plan(st["epoch"])
             bar = tqdm(total=len(plan), initial=st["batch_in_epoch"], desc=f"epoch {st['epoch'] + 1}/{cfg.epochs}",
                        unit="step", leave=False)
             for i in range(st["batch_in_epoch"], len(plan)):
@@ -218,10 +228,10 @@ class Trainer:
                 if self.miner is not None and (st["negatives"] is None or
                                                (cfg.refresh_every and st["step"] % refresh == 0) or
                                                (not cfg.refresh_every and i == 0 and st["step"] > 0)):
-                    self._refresh_negatives()
-                batch = self._batch(plan[i])
+                    self.refresh_negatives()
+                batch = self.batch(plan[i])
                 t0 = time.perf_counter()
-                value = self._step(batch)
+                value = self.train_step(batch)
                 st["step"] += 1
                 st["batch_in_epoch"] = i + 1
                 st["epoch_loss"] = [st["epoch_loss"][0] + value, st["epoch_loss"][1] + 1]
