@@ -149,3 +149,6 @@ def test_online_teacher_matches_its_cache(mini_sfm: Path) -> None:
     cached = TeacherSource(data, str(cache), None, False, cpu)
     idx = np.array([3, 0, 5])
     torch.testing.assert_close(online.embed(idx), cached.embed(idx), atol=1e-5, rtol=0)
+    w = torch.ones(3, 1, dtype=torch.float32, requires_grad=True)
+    (online.embed(idx) * w).sum().backward()  # usable inside the student's graph
+    assert w.grad is not None

@@ -58,9 +58,9 @@ class TeacherSource:
     def embed(self, idx: np.ndarray) -> torch.Tensor:
         """B×d float32 teacher embeddings of images `idx`, on the training device."""
         if self.model is not None:
-            with torch.inference_mode():
+            with torch.no_grad():  # not inference_mode: the result enters the student's autograd graph
                 x = load_images(self.refs, self.model, idx).to(self.device)
-                return self.model(x).float().clone()
+                return self.model(x).float()
         assert self.values is not None
         return torch.from_numpy(np.asarray(self.values[idx], np.float32)).to(self.device)
 
