@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from distill.errors import DistillError
+
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Call `write(f)` on a temp file beside `path`, fsync it, then rename it over `path`."""
@@ -32,3 +34,16 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Write `obj` as indented JSON atomically."""
     atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
+
+
+def torch_load(path: str | Path, missing: str, unreadable: str, weights_only: bool = True) -> Any:
+    """`torch.load` on CPU with one-line errors: "<path>: <missing> not found" / "not a readable <unreadable>"."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise DistillError(f"{p}: {missing} not found")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=weights_only)
+    except Exception as e:  # torch raises many types for a file that is not a checkpoint
+        raise DistillError(f"{p}: not a readable {unreadable} ({type(e).__name__})") from None

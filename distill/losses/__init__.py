@@ -14,29 +14,24 @@ from distill.losses.regression import RegressionLoss, regression_loss
 from distill.losses.relaxed_contrastive import RelaxedContrastiveLoss, relaxed_contrastive_loss
 from distill.losses.rkd import RKDLoss, rkd_loss
 from distill.losses.triplet import TripletLoss, triplet_loss
+from distill.registry import Registry
 
-_LOSSES: dict[str, type[PairLoss]] = {}
+_LOSSES: Registry[type[PairLoss]] = Registry("loss")
 
 
 def register_loss(cls: type[PairLoss]) -> type[PairLoss]:
     """Add a loss class under its `name`."""
-    if cls.name in _LOSSES:
-        raise ValueError(f"loss {cls.name!r} is already registered")
-    _LOSSES[cls.name] = cls
-    return cls
+    return _LOSSES.register(cls.name, cls)
 
 
 def list_losses() -> list[str]:
     """Registered loss names, sorted."""
-    return sorted(_LOSSES)
+    return _LOSSES.names()
 
 
 def get_loss_class(name: str) -> type[PairLoss]:
     """The class of loss `name`; a one-line error lists the known ones."""
-    try:
-        return _LOSSES[name]
-    except KeyError:
-        raise DistillError(f"unknown loss {name!r}; expected one of: {', '.join(list_losses())}") from None
+    return _LOSSES.get(name)
 
 
 def create_loss(name: str, **params: Any) -> PairLoss:

@@ -6,31 +6,27 @@ queries against the cached teacher pool in asym mode) and how often to refresh."
 
 from typing import Any
 
-from distill.errors import DistillError
 from distill.miners.hard import HardMiner, hard_negatives
 from distill.miners.random import RandomMiner, random_negatives
+from distill.registry import Registry
 
 Miner = HardMiner | RandomMiner
-_MINERS: dict[str, type[HardMiner] | type[RandomMiner]] = {}
+_MINERS: Registry[type[HardMiner] | type[RandomMiner]] = Registry("mining")
 
 
 def register_miner(cls: type[HardMiner] | type[RandomMiner]) -> None:
     """Add a miner class under its `name`."""
-    if cls.name in _MINERS:
-        raise ValueError(f"miner {cls.name!r} is already registered")
-    _MINERS[cls.name] = cls
+    _MINERS.register(cls.name, cls)
 
 
 def list_miners() -> list[str]:
     """Registered miner names, sorted."""
-    return sorted(_MINERS)
+    return _MINERS.names()
 
 
 def create_miner(name: str, **params: Any) -> Miner:
     """Build miner `name`; a one-line error for an unknown name."""
-    if name not in _MINERS:
-        raise DistillError(f"unknown mining {name!r}; expected one of: {', '.join(list_miners())}")
-    return _MINERS[name](**params)
+    return _MINERS.get(name)(**params)
 
 
 register_miner(HardMiner)

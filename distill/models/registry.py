@@ -6,7 +6,9 @@ from pathlib import Path
 import torch
 
 from distill.errors import DistillError
+from distill.io import torch_load
 from distill.models.net import ModelInfo, PreprocessConfig, RetrievalNet
+from distill.registry import Registry
 
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 INCEPTION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
@@ -23,28 +25,22 @@ class ModelSpec:
     description: str = ""
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+_PRESETS: Registry[ModelSpec] = Registry("model preset")
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     """Add a preset (names are unique)."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"model preset {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _PRESETS.register(spec.name, spec)
 
 
 def list_models() -> list[str]:
     """Names of all registered presets, sorted."""
-    return sorted(_REGISTRY)
+    return _PRESETS.names()
 
 
 def get_model_spec(name: str) -> ModelSpec:
     """The preset called `name`; a one-line error lists the known ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise DistillError(f"unknown model preset {name!r}; expected one of: {', '.join(list_models())}") from None
+    return _PRESETS.get(name)
 
 
 def create_model(name: str, *, pretrained: bool = True, weights: str | Path | None = None,
@@ -83,12 +79,7 @@ def create_model(name: str, *, pretrained: bool = True, weights: str | Path | No
 
 def _load_timm_state(backbone: torch.nn.Module, path: Path) -> None:
     """Load a plain timm state dict from `path` (classifier keys ignored), strictly otherwise."""
-    if not path.is_file():
-        raise DistillError(f"{path}: weights file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DistillError(f"{path}: not a readable PyTorch state dict ({type(e).__name__})") from None
+    state = torch_load(path, missing="weights file", unreadable="PyTorch state dict")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}

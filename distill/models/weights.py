@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
+from distill.io import torch_load
+from distill.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -30,29 +32,22 @@ class WeightSource:
     pip_name: str
 
 
-_SOURCES: dict[str, WeightSource] = {}
+_SOURCES: Registry[WeightSource] = Registry("weight source")
 
 
 def register_weight_source(src: WeightSource) -> WeightSource:
     """Add a source (names are unique)."""
-    if src.name in _SOURCES:
-        raise ValueError(f"weight source {src.name!r} is already registered")
-    _SOURCES[src.name] = src
-    return src
+    return _SOURCES.register(src.name, src)
 
 
 def list_weight_sources() -> list[str]:
     """Names of the registered sources."""
-    return sorted(_SOURCES)
+    return _SOURCES.names()
 
 
 def get_weight_source(name: str) -> WeightSource:
     """The source called `name`."""
-    try:
-        return _SOURCES[name]
-    except KeyError:
-        raise DistillError(f"unknown weight source {name!r}; expected one of: {', '.join(list_weight_sources())}") \
-            from None
+    return _SOURCES.get(name)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -130,10 +125,7 @@ def load_pretrained(model: nn.Module, src: WeightSource | str, path: str | Path 
         raise DistillError(f"{p}: weights file not found")
     if check_sha256 and (got := sha256_file(p)) != src.sha256:
         raise DistillError(f"{p}: sha256 {got} does not match expected {src.sha256} for {src.name}")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a non-checkpoint file
-        raise DistillError(f"{p}: not a readable PyTorch weights file ({type(e).__name__})") from None
+    state = torch_load(p, missing="weights file", unreadable="PyTorch weights file")
     if not isinstance(state, dict):
         raise DistillError(f"{p}: expected a state dict, got {type(state).__name__}")
     state = remap_state_dict(state, src.layout, model)

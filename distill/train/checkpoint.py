@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from distill.errors import DistillError
-from distill.io import atomic_write
+from distill.io import atomic_write, torch_load
 from distill.models import create_model
 from distill.models.net import RetrievalNet
 
@@ -39,12 +39,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint`; one-line errors otherwise."""
     p = Path(path)
-    if not p.is_file():
-        raise DistillError(f"{p}: checkpoint not found")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise DistillError(f"{p}: not a readable checkpoint ({type(e).__name__})") from None
+    state = torch_load(p, missing="checkpoint", unreadable="checkpoint", weights_only=False)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DistillError(f"{p}: not a distill checkpoint (expected format {FORMAT!r})")
     return state
