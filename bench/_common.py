@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from distill.train import TrainConfig, Trainer
@@ -15,9 +16,7 @@ def trainer(out: Path, **overrides: object) -> Trainer:
     cfg = TrainConfig(data=DATA, teacher_cache=CACHE, teacher="efficientnet_lite2_gem",
                       student="efficientnet_lite0_gem", loss="contrastive_plus", mode="asym", mining="hard",
                       nnum=3, batch_size=8, lr=1e-4)
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
-    return Trainer(cfg, out)
+    return Trainer(replace(cfg, **overrides), out)
 
 
 def seconds(fn: Callable[[], object], repeat: int) -> float:

@@ -45,9 +45,9 @@ def _cmd_cache_teacher(args: argparse.Namespace) -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> None:
     from distill.cache import load_cache
-    from distill.data import RevisitedSet, open_dataset
+    from distill.data import open_dataset
     from distill.encode import encode
-    from distill.evaluate import Embeddings, evaluate, format_table
+    from distill.evaluate import Embeddings, evaluate, format_table, query_refs
     from distill.models import create_model
 
     data = open_dataset(args.data)
@@ -70,8 +70,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         if not args.student:
             raise DistillError(f"--mode {args.mode} needs --student CKPT|PRESET")
         student = _load_student(args.student)
-        refs = data.query_refs if args.mode == "asym" and isinstance(data, RevisitedSet) else data.refs
-        student_emb = Embeddings(encode(student, refs, args.batch_size, desc="student"), args.student)
+        values = encode(student, query_refs(data, args.mode), args.batch_size, desc="student")
+        student_emb = Embeddings(values, args.student)
     query = teacher_emb if args.mode == "teacher" else student_emb
     db = student_emb if args.mode == "sym" else teacher_emb
     assert query is not None and db is not None

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from distill import metrics
-from distill.data import ClassSet, Dataset, RevisitedSet
+from distill.data import ClassSet, Dataset, ImageRef, RevisitedSet
 from distill.errors import DistillError
 from distill.search import knn
 
@@ -21,6 +21,12 @@ class Embeddings:
 
     values: np.ndarray
     model: str
+
+
+def query_refs(data: Dataset, mode: str) -> list[ImageRef]:
+    """Images the query model must encode: only a revisited set's queries in asym mode (the database
+    is the teacher's), otherwise every image."""
+    return data.query_refs if mode == "asym" and isinstance(data, RevisitedSet) else data.refs
 
 
 def evaluate(data: Dataset, query: Embeddings, db: Embeddings, mode: str, data_path: str | Path) -> dict[str, Any]:
@@ -41,11 +47,10 @@ def evaluate(data: Dataset, query: Embeddings, db: Embeddings, mode: str, data_p
         result.update(n_queries=len(data.qimlist), n_db=n_db)
     elif isinstance(data, ClassSet):
         n = len(data.refs)
-        _, ranks = knn(query.values, db.values, k=min(n, 9))
-        ranks = _drop_self(ranks)
         _, full = knn(query.values, db.values)
-        result["recall"] = metrics.recall_at_k(ranks, data.labels, data.labels)
-        result["map"] = {"all": metrics.mean_average_precision(_drop_self(full), data.labels, data.labels)}
+        ranks = _drop_self(full)
+        result["recall"] = metrics.recall_at_k(ranks[:, :8], data.labels, data.labels)
+        result["map"] = {"all": metrics.mean_average_precision(ranks, data.labels, data.labels)}
         result.update(n_queries=n, n_db=n)
     else:
         raise DistillError(f"{data_path}: evaluation needs a revisited test set or a class set, "

@@ -3,19 +3,17 @@
 
 import torch
 
-from distill.losses.base import make_pairs
+from distill.losses.contrastive import contrastive_loss
 from distill.losses.module import PairLoss
+from distill.losses.regression import regression_loss
 
 
 def contrastive_plus_loss(student: torch.Tensor, teacher: torch.Tensor | None, labels: torch.Tensor, *,
                           mode: str = "asym", anchors: torch.Tensor | None = None,
                           margin: float = 0.5) -> torch.Tensor:
-    """Mean over anchors of the asymmetric contrastive term minus s_asym(a, a)."""
-    pairs = make_pairs(student, teacher, labels, "asym", anchors)
-    assert pairs.self_sim is not None
-    push = (torch.relu(pairs.sim - margin) * pairs.neg).sum(1)
-    pull = (pairs.sim * pairs.pos).sum(1)
-    return (push - pull - pairs.self_sim).mean()
+    """Asymmetric contrastive + regression (both are means over the same anchors)."""
+    return (contrastive_loss(student, teacher, labels, mode="asym", anchors=anchors, margin=margin)
+            + regression_loss(student, teacher, labels, anchors=anchors))
 
 
 class ContrastivePlusLoss(PairLoss):

@@ -150,6 +150,16 @@ class Trainer:
         pool_fn = self.teacher.embed_numpy if self.cfg.mode == "asym" else student_embed
         self.state["negatives"] = self.miner.mine(d.qidxs, d.cluster, rng, student_embed, pool_fn)
 
+    def _refresh_due(self, i: int) -> bool:
+        """Mine before the first step, then every `refresh_every` steps (or at each epoch's batch 0)."""
+        if self.miner is None:
+            return False
+        if self.state["negatives"] is None:
+            return True
+        if self.cfg.refresh_every:
+            return self.state["step"] % self.cfg.refresh_every == 0
+        return i == 0
+
     # -- the step ----------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> float:
         """One optimisation step on `batch`; returns the loss value."""
@@ -224,10 +234,7 @@ class Trainer:
             bar = tqdm(total=len(plan), initial=st["batch_in_epoch"], desc=f"epoch {st['epoch'] + 1}/{cfg.epochs}",
                        unit="step", leave=False)
             for i in range(st["batch_in_epoch"], len(plan)):
-                refresh = cfg.refresh_every or self.steps_per_epoch
-                if self.miner is not None and (st["negatives"] is None or
-                                               (cfg.refresh_every and st["step"] % refresh == 0) or
-                                               (not cfg.refresh_every and i == 0 and st["step"] > 0)):
+                if self._refresh_due(i):
                     self.refresh_negatives()
                 batch = self.batch(plan[i])
                 t0 = time.perf_counter()

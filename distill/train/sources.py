@@ -8,9 +8,10 @@ import numpy as np
 import torch
 
 from distill.cache import load_cache
-from distill.data import Dataset, RevisitedSet
+from distill.data import Dataset
 from distill.data.images import ImageDataset, ImageRef
 from distill.encode import encode
+from distill.evaluate import query_refs
 from distill.models import create_model
 from distill.models.net import RetrievalNet
 
@@ -72,5 +73,5 @@ class TeacherSource:
 def eval_embeddings(student: RetrievalNet, data: Dataset, mode: str, batch_size: int = 32) -> np.ndarray:
     """Student embeddings the evaluation needs: only the queries of a revisited set in asym mode
     (the database is the teacher's), otherwise every image."""
-    refs = data.query_refs if mode == "asym" and isinstance(data, RevisitedSet) else data.refs
-    return encode(student, refs, batch_size=batch_size, desc="eval", device=next(student.parameters()).device)
+    device = next(student.parameters()).device
+    return encode(student, query_refs(data, mode), batch_size=batch_size, desc="eval", device=device)

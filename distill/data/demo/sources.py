@@ -58,7 +58,7 @@ def unpack_deb(deb: Path, dest: Path) -> Path:
         return dest
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    res = _run(["dpkg-deb", "-x", str(deb), str(dest)], dest)
+    res = _run(["dpkg-deb", "-x", str(deb.resolve()), str(dest.resolve())], dest)
     if res.returncode != 0:
         raise DistillError(f"{deb}: dpkg-deb -x failed ({res.stderr.strip()[:200]})")
     stamp.write_text(deb.name)
@@ -68,7 +68,6 @@ def unpack_deb(deb: Path, dest: Path) -> Path:
 def debian_sources(cache: Path) -> tuple[dict[str, Path], list[dict]]:
     """Fetch and unpack both packages; returns their data folders and manifest entries."""
     dirs, entries = {}, []
-    cache = cache.resolve()  # apt-get and dpkg-deb run in other working directories
     for pkg, info in DEBS.items():
         deb = fetch_deb(pkg, cache / "debs")
         root = unpack_deb(deb, cache / pkg)
