@@ -47,7 +47,8 @@ def aml_table(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
     """Every loss of AML's table, same budget."""
     base = TrainConfig(data=args.train, teacher_cache=args.train_cache, student=args.student, epochs=args.epochs,
                        lr=args.lr, head_lr_mult=args.head_lr_mult, nnum=args.nnum, batch_size=args.batch_size,
-                       eval_data=args.test, eval_teacher_cache=args.test_cache, seed=args.seed)
+                       eval_data=args.test, eval_teacher_cache=args.test_cache, seed=args.seed,
+                       projection_init=args.projection_init)
     teacher = teacher_row(args.test, args.test_cache)
     rows = [{"run": "teacher ↔ teacher", "map": teacher["map"], "history": []}]
     for name, loss, mode, mining in AML_RUNS:
@@ -60,23 +61,23 @@ def aml_table(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
 
 
 def class_table(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
-    """Relaxed contrastive vs RKD vs DarkRank on the class set (Recall@K), dimension reduction."""
+    """Relaxed contrastive vs RKD vs DarkRank on the class set (Recall@K): dimension reduction of the
+    student to `--class-dim`, and relaxed contrastive self-transfer (student = the teacher's network)."""
     teacher = teacher_row(args.classes_test, args.classes_test_cache)
-    rows = [{"run": f"teacher ↔ teacher ({teacher_dim(args.classes_train_cache)}-d)", "recall": teacher["recall"]}]
-    for loss in CLASS_LOSSES:
-        cfg = TrainConfig(data=args.classes_train, teacher_cache=args.classes_train_cache, student=args.student,
-                          loss=loss, mode="sym", mining="random", dim=args.class_dim, epochs=args.class_epochs,
-                          batch_size=32, samples_per_class=8, lr=args.lr, head_lr_mult=args.head_lr_mult,
-                          eval_data=args.classes_test, eval_every=args.class_epochs, seed=args.seed)
-        hist = run(cfg, out / f"classes-{loss}-{args.class_dim}d")
-        rows.append({"run": f"{loss} → {args.class_dim}-d", "recall": hist[-1]["recall"],
-                     "before": hist[0]["recall"]})
+    man = json.loads((Path(args.classes_train_cache) / "manifest.json").read_text())
+    rows = [{"run": f"teacher ↔ teacher ({man['dim']}-d)", "recall": teacher["recall"]}]
+    base = TrainConfig(data=args.classes_train, teacher_cache=args.classes_train_cache, student=args.student,
+                       mode="sym", mining="random", dim=args.class_dim, epochs=args.class_epochs, batch_size=32,
+                       samples_per_class=8, lr=args.lr, head_lr_mult=args.head_lr_mult, eval_data=args.classes_test,
+                       eval_every=args.class_epochs, seed=args.seed)
+    runs = [(f"{loss} → {args.class_dim}-d", f"classes-{loss}-{args.class_dim}d", replace(base, loss=loss))
+            for loss in CLASS_LOSSES]
+    runs.append((f"relaxed_contrastive self-transfer ({man['teacher']}, {man['dim']}-d)", "classes-self-transfer",
+                 replace(base, loss="relaxed_contrastive", student=man["teacher"], dim=None)))
+    for name, folder, cfg in runs:
+        hist = run(cfg, out / folder)
+        rows.append({"run": name, "recall": hist[-1]["recall"], "before": hist[0]["recall"]})
     return rows
-
-
-def teacher_dim(cache: str) -> int:
-    """The teacher's dimension, from its cache manifest."""
-    return int(json.loads((Path(cache) / "manifest.json").read_text())["dim"])
 
 
 def markdown(aml: list[dict[str, Any]], cls: list[dict[str, Any]]) -> str:
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nnum", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--projection-init", default="lstsq", choices=["lstsq", "random"])
     args = p.parse_args(argv)
     out = Path(args.out)
     aml = aml_table(args, out)

@@ -87,9 +87,12 @@ class RetrievalNet(nn.Module):
         self.dim = out_dim
         self.info: ModelInfo | None = None  # set by create_model
 
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """GeM-pooled backbone features, before projection and normalisation (N×backbone_dim)."""
+        return self.pool(self.backbone.forward_features(x))  # type: ignore[operator]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = self.backbone.forward_features(x)  # type: ignore[operator]
-        v = self.pool(feats)
+        v = self.pooled(x)
         if self.proj is not None:
             v = self.proj(v)
         return l2_normalize(v)

@@ -31,6 +31,7 @@ class TrainConfig:
     head_lr_mult: float = 10.0  # GeM p and the projection learn faster than the backbone (as cirtorch's pool)
     weight_decay: float = 1e-6
     schedule: str = "cosine"  # or "constant"
+    projection_init: str = "lstsq"  # asym: ridge fit of the projection to the teacher ("lstsq") or "random"
     dim: int | None = None  # student output dim; default: the teacher's (asym) or the backbone's (sym)
     eval_data: str | None = None
     eval_teacher_cache: str | None = None
@@ -63,6 +64,8 @@ def validate(cfg: TrainConfig) -> None:
         raise DistillError("train: --data is required (a SfM-120k-format pickle or a class set)")
     if cfg.mode not in ("sym", "asym"):
         raise DistillError(f"mode {cfg.mode!r}: expected 'sym' or 'asym'")
+    if cfg.projection_init not in ("lstsq", "random"):
+        raise DistillError(f"projection_init {cfg.projection_init!r}: expected 'lstsq' or 'random'")
     if cfg.schedule not in ("cosine", "constant"):
         raise DistillError(f"schedule {cfg.schedule!r}: expected 'cosine' or 'constant'")
     for name in ("epochs", "batch_size", "nnum", "eval_every", "samples_per_class"):

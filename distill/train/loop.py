@@ -25,6 +25,7 @@ from distill.models.net import RetrievalNet
 from distill.train.batches import Batch, class_batches, epoch_rng, tuple_batch, tuple_order
 from distill.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from distill.train.config import TrainConfig, config_differences, validate, write_yaml
+from distill.train.projection_init import init_projection
 from distill.train.sources import TeacherSource, eval_embeddings, load_images
 
 MINING_PURPOSE = 1
@@ -89,6 +90,9 @@ class Trainer:
             self._resume(last)
         elif last.exists():
             raise DistillError(f"{last} exists: pass --resume to continue that run, or choose another --out")
+        elif cfg.mode == "asym" and cfg.projection_init == "lstsq":
+            self.state["projection_init"] = init_projection(self.student, self.data.refs, self.teacher.embed_numpy,
+                                                            cfg.seed, device=self.device)
         self.out.mkdir(parents=True, exist_ok=True)
         write_yaml(self.out / "config.yaml", cfg)
 
