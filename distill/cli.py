@@ -116,6 +116,7 @@ TRAIN_FLAGS = {  # flag: (type, help); all default to None so YAML values are ke
     "head_lr_mult": (float, "learning-rate multiplier of GeM p and the projection (default 10)"),
     "weight_decay": (float, "default 1e-6"),
     "schedule": (str, "cosine (default) or constant"),
+    "projection_init": (str, "asym: lstsq (ridge fit to the teacher on the training images, default) or random"),
     "dim": (int, "student embedding dim (default: the teacher's in asym mode)"),
     "eval_data": (str, "revisited test set or class set evaluated every --eval-every epochs"),
     "eval_teacher_cache": (str, "teacher embeddings of --eval-data (asym evaluation)"),
@@ -138,6 +139,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
     state = trainer.fit()
     last = state["history"][-1] if state["history"] else {}
     first = state["history"][0] if state["history"] else {}
+    if "projection_init" in state:
+        pi = state["projection_init"]
+        print(f"projection initialised by ridge regression on {int(pi['images'])} training images: λ {pi['ridge']:g}, "
+              f"mean cosine to the teacher {pi['train_cosine']:.3f} (held-out {pi['heldout_cosine']:.3f})")
     print(f"trained {state['step']} steps ({cfg.loss}, {cfg.mode}, {cfg.student})")
     for key, names in (("map", ("easy", "medium", "hard")), ("recall", ("1", "2", "4", "8"))):
         if key in last:
@@ -215,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (typ, text) in TRAIN_FLAGS.items():
         tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=text)
     tr.set_defaults(func=_cmd_train)
+
+    from device_eval.cli import add_device_eval_arguments, add_index_arguments, add_serve_arguments
+    from export.cli import add_arguments as add_export_arguments
+
+    add_export_arguments(sub.add_parser("export", help="export a student to ONNX, TFLite or Core ML, with a report"))
+    add_index_arguments(sub.add_parser("index", help="build, extend or inspect the hosted teacher index"))
+    add_serve_arguments(sub.add_parser("serve", help="serve the teacher index over HTTP (FastAPI)"))
+    add_device_eval_arguments(sub.add_parser("device-eval", help="exported-student vs PyTorch mAP through the index"))
     return p
 
 

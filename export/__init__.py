@@ -1,2 +1,5 @@
-"""Student export to ONNX, TFLite and Core ML (issue 5). Nothing is exported yet: this package only
-reserves the `python -m export` namespace."""
+"""Student export: ONNX, TFLite and Core ML artefacts (fp32 / fp16 / int8) that carry their metadata,
+checked against a FLOPs/parameter budget and proven faithful by running them with their own runtimes.
+
+`distill export onnx|tflite|coreml --ckpt RUN/best.pt ...` or `python -m export ...`.
+"""

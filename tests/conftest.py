@@ -54,3 +54,40 @@ def mini_classes(tmp_path: Path) -> Path:
         for k in range(3):
             write_image(root / f"class{c}" / f"{k}.png", 10 * c + k)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_asym_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny asymmetric student trained for one step against a tiny teacher, and a mini benchmark."""
+    import torch
+
+    from distill.cache import build_cache
+    from distill.data import open_dataset
+    from distill.data.sfm import cid_to_path
+    from distill.models import create_model
+    from distill.train import TrainConfig, Trainer
+
+    root = tmp_path_factory.mktemp("tiny-asym")
+    cids = [f"{i:032x}" for i in range(1, 13)]
+    for i, c in enumerate(cids):
+        write_image(cid_to_path(root / "ims", c), 300 + i)
+    split = {"cids": cids, "cluster": np.repeat(np.arange(6), 2).tolist(), "qidxs": list(range(0, 12, 2)),
+             "pidxs": list(range(1, 12, 2))}
+    pkl = root / "retrieval-SfM-120k.pkl"
+    pkl.write_bytes(pickle.dumps({"train": split}))
+    bench = root / "bench"
+    names = [f"db{i}" for i in range(8)] + ["q0", "q1"]
+    for i, n in enumerate(names):
+        write_image(bench / "jpg" / f"{n}.jpg", 400 + i)
+    box = [0.0, 0.0, 48.0, 40.0]
+    gnd = [{"easy": [0, 1], "hard": [2], "junk": [], "bbx": box}, {"easy": [4], "hard": [5], "junk": [], "bbx": box}]
+    (bench / "gnd_bench.pkl").write_bytes(pickle.dumps({"imlist": names[:8], "qimlist": names[8:], "gnd": gnd}))
+    torch.manual_seed(0)
+    teacher = create_model("tiny_test_gem")
+    cache = build_cache(teacher, open_dataset(pkl), root / "cache")
+    bench_cache = build_cache(teacher, open_dataset(bench), root / "bench-cache")
+    cfg = TrainConfig(data=str(pkl), teacher_cache=str(cache), student="tiny_test_gem", nnum=2, batch_size=2,
+                      max_steps=1)
+    Trainer(cfg, root / "run").fit()
+    return {"ckpt": root / "run" / "last.pt", "calib": pkl, "bench": bench, "bench_cache": bench_cache,
+            "cache": cache, "root": root}

@@ -1,0 +1,49 @@
+"""Request and response bodies of the index server (its OpenAPI schema is generated from these)."""
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_DIM = 8192  # longest embedding a request may carry; the index's own dim is checked per request
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class SearchRequest(BaseModel):
+    """A query embedding from an exported student, with the compat key from the artefact's metadata."""
+
+    model_config = ConfigDict(extra="forbid")
+    embedding: list[FiniteFloat] = Field(min_length=1, max_length=MAX_DIM,
+                                         description="d floats, L2-normalised (norm within 1 ± 0.1; renormalised)")
+    k: int = Field(10, ge=1, description="results wanted (1 … the server's max_k)")
+    compat_key: str = Field(min_length=1, max_length=64, description="`compat_key` of the artefact's metadata")
+
+
+class Hit(BaseModel):
+    """One ranked database image."""
+
+    rank: int
+    id: int
+    name: str
+    score: float = Field(description="cosine similarity to the query (inner product of unit vectors)")
+    thumbnail: str = Field(description="URL path of a JPEG thumbnail")
+
+
+class SearchResponse(BaseModel):
+    """Ranked results, best first."""
+
+    k: int
+    renormalized: bool = Field(description="the embedding's norm was not 1 within 1e-3 and was rescaled")
+    results: list[Hit]
+
+
+class Health(BaseModel):
+    status: str
+    count: int
+
+
+class Error(BaseModel):
+    """Every 4xx/5xx body."""
+
+    error: str
+    detail: list[dict] | None = None

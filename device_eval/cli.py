@@ -1,0 +1,97 @@
+"""`distill index ...`, `distill serve` and `distill device-eval`: arguments and commands (heavy imports
+happen inside the commands)."""
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """`index build|add|info` on `parser`."""
+    sub = parser.add_subparsers(dest="index_command", required=True)
+    b = sub.add_parser("build", help="index the teacher embeddings of a dataset's database images")
+    b.add_argument("--data", required=True, help="dataset whose database images are indexed")
+    b.add_argument("--teacher-cache", required=True, help="teacher embeddings of --data (distill cache-teacher)")
+    b.add_argument("--out", required=True, help="new index directory")
+    b.add_argument("--ivf", type=int, default=None, help="IVF lists (with --pq: approximate IVF-PQ; default exact)")
+    b.add_argument("--pq", type=int, default=None, help="PQ sub-quantisers (must divide the dimension)")
+    b.add_argument("--nprobe", type=int, default=16, help="IVF lists visited per query (default 16)")
+    b.set_defaults(func=_cmd_build)
+    a = sub.add_parser("add", help="add a dataset's teacher embeddings to an index (atomic)")
+    a.add_argument("--index", required=True)
+    a.add_argument("--data", required=True)
+    a.add_argument("--teacher-cache", required=True)
+    a.set_defaults(func=_cmd_add)
+    i = sub.add_parser("info", help="print an index manifest")
+    i.add_argument("index")
+    i.set_defaults(func=_cmd_info)
+
+
+def _cmd_build(args: argparse.Namespace) -> None:
+    from device_eval.index import build_index, database
+
+    vectors, items, space = database(args.data, args.teacher_cache)
+    man = build_index(vectors, items, space, args.out, ivf=args.ivf, pq=args.pq, nprobe=args.nprobe,
+                      source=str(args.data))
+    print(f"index {man['kind']}: {man['count']} × {man['dim']} ({man['teacher']}, compat key {man['compat_key']}) "
+          f"in {args.out}")
+
+
+def _cmd_add(args: argparse.Namespace) -> None:
+    from device_eval.index import add_to_index, database
+
+    vectors, items, space = database(args.data, args.teacher_cache)
+    man = add_to_index(args.index, vectors, items, space, source=str(args.data))
+    print(f"index {args.index}: added {len(items)}, now {man['count']} × {man['dim']} (generation {man['generation']})")
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    from device_eval.index import read_manifest
+
+    print(json.dumps(read_manifest(args.index), indent=2))
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """`serve` options on `parser`."""
+    parser.add_argument("--index", required=True, help="index directory (distill index build)")
+    parser.add_argument("--artifact", default=None, help="exported student for POST /search/image (.onnx/.tflite)")
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept phones on the network")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-k", type=int, default=100, help="largest k a client may ask for")
+    parser.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body (MB)")
+    parser.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from device_eval.server import serve
+
+    serve(args.index, args.host, args.port, args.artifact, args.max_k, int(args.max_body_mb * (1 << 20)))
+
+
+def add_device_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """`device-eval` options on `parser`."""
+    parser.add_argument("--artifact", action="append", required=True,
+                        help="exported student (.onnx/.tflite/.mlpackage); repeat for several")
+    parser.add_argument("--index", required=True, help="teacher index of --data's database")
+    parser.add_argument("--data", required=True, help="revisited test set (queries + ground truth)")
+    parser.add_argument("--ckpt", required=True, help="the checkpoint the artefacts were exported from")
+    parser.add_argument("--tol-fp", type=float, default=None, help="|Δ mAP| points allowed for fp32/fp16 (0.5)")
+    parser.add_argument("--tol-int8", type=float, default=None, help="|Δ mAP| points allowed for int8 (1.0)")
+    parser.add_argument("--json", default=None, help="write the result here")
+    parser.set_defaults(func=_cmd_device_eval)
+
+
+def _cmd_device_eval(args: argparse.Namespace) -> None:
+    from device_eval.parity import device_eval, format_table
+    from distill.errors import DistillError
+    from distill.io import atomic_write_json
+
+    tol = {"fp32": args.tol_fp, "fp16": args.tol_fp, "int8": args.tol_int8}
+    result = device_eval(args.artifact, args.index, args.data, args.ckpt,
+                         {k: v for k, v in tol.items() if v is not None})
+    print(format_table(result))
+    if args.json:
+        atomic_write_json(args.json, result)
+        print(f"result in {Path(args.json)}")
+    if not result["passed"]:
+        raise DistillError("device-eval: an artefact's mAP differs from PyTorch's beyond the tolerance (see table)")

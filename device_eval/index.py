@@ -1,0 +1,221 @@
+"""The hosted teacher database: a FAISS index + an id → image map + a manifest, in one directory.
+
+Layout (one *generation* of files, named by the manifest, which is replaced last):
+
+    INDEX/manifest.json          teacher identity, dim, compat key, count, kind, generation, file names
+    INDEX/index-000002.faiss     FAISS index; id i is row i of the items file
+    INDEX/items-000002.jsonl     one {"name", "path"} per line
+
+Every change writes a new generation beside the old one (fsync'ed) and then atomically replaces the
+manifest, so a crash at any moment leaves the old or the new index on disk, never a mix. Old
+generations and orphans of crashed writes are removed by the next successful write.
+"""
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from distill.cache import load_cache
+from distill.compat import NORMALIZATION, manifest_compat_key
+from distill.data import RevisitedSet, TupleSplit, open_dataset
+from distill.errors import DistillError
+from distill.io import atomic_write, atomic_write_json
+
+FORMAT_VERSION = 1
+ADD_CHUNK = 65536
+MANIFEST_KEYS = ("format_version", "teacher", "weights_sha256", "dim", "compat_key", "count", "kind", "generation",
+                 "files")
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - faiss-cpu is a core dependency
+        raise DistillError("faiss is missing: pip install faiss-cpu") from None
+    return faiss
+
+
+@dataclass
+class RetrievalIndex:
+    """An opened index: FAISS index, the items its ids point to, and its manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+    index: Any
+    items: list[dict[str, str]]
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @property
+    def compat_key(self) -> str:
+        return str(self.manifest["compat_key"])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query row, best first; ids are -1 where an approximate index finds
+        fewer than k items."""
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise DistillError(f"{self.path}: queries of shape {q.shape}, expected N×{self.dim}")
+        scores, ids = self.index.search(q, max(1, min(k, len(self))))
+        return scores, ids.astype(np.int64)
+
+
+def database(data_path: str | Path, teacher_cache: str | Path) -> tuple[np.ndarray, list[dict[str, str]],
+                                                                          dict[str, Any]]:
+    """The database part of a dataset with its cached teacher embeddings: (vectors, items, cache manifest).
+
+    For a revisited set that is its database images (not the cropped queries); otherwise every image."""
+    data = open_dataset(data_path)
+    values, man = load_cache(teacher_cache, {"image_list_sha256": data.list_sha256()})
+    if isinstance(data, RevisitedSet):
+        refs = data.db_refs
+        names = list(data.imlist)
+    else:
+        root = data.ims_root if isinstance(data, TupleSplit) else data.root
+        refs = data.refs
+        names = [r.key(root) for r in refs]
+    items = [{"name": n, "path": str(r.path.resolve())} for n, r in zip(names, refs, strict=True)]
+    return values[: len(refs)], items, man
+
+
+def _chunks(x: np.ndarray, desc: str) -> Iterator[np.ndarray]:
+    for start in tqdm(range(0, len(x), ADD_CHUNK), desc=desc, unit="chunk", leave=False):
+        yield np.ascontiguousarray(x[start: start + ADD_CHUNK], dtype=np.float32)
+
+
+def new_faiss_index(dim: int, vectors: np.ndarray, ivf: int | None, pq: int | None, nprobe: int,
+                    seed: int = 0) -> tuple[Any, str]:
+    """An empty inner-product index: exact `Flat`, or `IVF{ivf},PQ{pq}` trained on a sample of `vectors`."""
+    faiss = _faiss()
+    if ivf is None and pq is None:
+        return faiss.IndexFlatIP(dim), "Flat"
+    if ivf is None or pq is None:
+        raise DistillError("--ivf and --pq go together (IVF lists and PQ sub-quantisers)")
+    if ivf < 1 or pq < 1 or dim % pq:
+        raise DistillError(f"--pq {pq}: must divide the dimension {dim} (and --ivf {ivf} must be ≥ 1)")
+    need = max(ivf, 256)
+    if len(vectors) < need:
+        raise DistillError(f"IVF{ivf},PQ{pq} needs at least {need} training vectors, the data has {len(vectors)}; "
+                           f"use the exact index (no --ivf/--pq) or fewer lists")
+    kind = f"IVF{ivf},PQ{pq}"
+    index = faiss.index_factory(dim, kind, faiss.METRIC_INNER_PRODUCT)
+    n_train = min(len(vectors), max(64 * ivf, 256 * 64))
+    rows = np.sort(np.random.default_rng(seed).choice(len(vectors), n_train, replace=False))
+    index.train(np.ascontiguousarray(vectors[rows], dtype=np.float32))
+    index.nprobe = nprobe
+    return index, kind
+
+
+def _check_vectors(vectors: np.ndarray, where: str | Path) -> None:
+    v = np.asarray(vectors[: min(len(vectors), 4096)], dtype=np.float32)
+    if len(v) and (not np.isfinite(v).all() or np.abs(np.linalg.norm(v, axis=1) - 1).max() > 1e-3):
+        raise DistillError(f"{where}: embeddings must be finite and L2-normalised")
+
+
+def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[str, Any], out: str | Path,
+                ivf: int | None = None, pq: int | None = None, nprobe: int = 16, source: str = "") -> dict[str, Any]:
+    """Write a new index of `vectors` (N×d, L2-normalised) in the space `space` (teacher manifest) to `out`."""
+    out = Path(out)
+    if (out / "manifest.json").exists():
+        raise DistillError(f"{out}: an index exists there; add to it with `distill index add` or choose another --out")
+    if len(vectors) != len(items) or len(vectors) == 0:
+        raise DistillError(f"{source or out}: {len(vectors)} vectors for {len(items)} items (need ≥ 1, equal)")
+    dim = int(space["dim"])
+    _check_vectors(vectors, source or out)
+    index, kind = new_faiss_index(dim, vectors, ivf, pq, nprobe)
+    for chunk in _chunks(vectors, f"index {kind}"):
+        index.add(chunk)
+    manifest = {"format_version": FORMAT_VERSION, "teacher": space["teacher"],
+                "weights_sha256": space.get("weights_sha256"), "dim": dim, "normalization": NORMALIZATION,
+                "compat_key": manifest_compat_key(space), "count": 0, "kind": kind, "nprobe": nprobe,
+                "generation": 0, "files": {}, "sources": [], "created": _now()}
+    return _commit(out, manifest, index, items, source, len(items))
+
+
+def add_to_index(path: str | Path, vectors: np.ndarray, items: list[dict[str, str]], space: dict[str, Any],
+                 source: str = "") -> dict[str, Any]:
+    """Append `vectors` (same space) to the index at `path`, atomically (old or new index, never half)."""
+    idx = open_index(path)
+    if manifest_compat_key(space) != idx.compat_key:
+        raise DistillError(f"{source or path}: embeddings of {space['teacher']} ({space['dim']}-d) cannot join index "
+                           f"{path} of {idx.manifest['teacher']} ({idx.dim}-d): compat keys differ")
+    if len(vectors) != len(items) or len(vectors) == 0:
+        raise DistillError(f"{source or path}: {len(vectors)} vectors for {len(items)} items (need ≥ 1, equal)")
+    _check_vectors(vectors, source or path)
+    for chunk in _chunks(vectors, "add"):
+        idx.index.add(chunk)
+    return _commit(idx.path, dict(idx.manifest), idx.index, idx.items + items, source, len(items))
+
+
+def _commit(out: Path, manifest: dict[str, Any], index: Any, items: list[dict[str, str]], source: str,
+            added: int) -> dict[str, Any]:
+    """Write a new generation, then switch the manifest to it, then remove what it no longer names."""
+    faiss = _faiss()
+    out.mkdir(parents=True, exist_ok=True)
+    gen = int(manifest["generation"]) + 1
+    files = {"index": f"index-{gen:06d}.faiss", "items": f"items-{gen:06d}.jsonl"}
+    tmp = out / f".{files['index']}.tmp"
+    faiss.write_index(index, str(tmp))
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, out / files["index"])
+    atomic_write(out / files["items"], lambda f: f.writelines((json.dumps(it) + "\n").encode() for it in items))
+    manifest.update(generation=gen, files=files, count=len(items), updated=_now(),
+                    sources=[*manifest.get("sources", []), {"source": source, "added": added, "at": _now()}])
+    atomic_write_json(out / "manifest.json", manifest)
+    keep = {"manifest.json", *files.values()}
+    for p in out.iterdir():
+        if p.name not in keep and (p.name.startswith(("index-", "items-", ".index-", ".items-"))):
+            p.unlink(missing_ok=True)
+    return manifest
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """An index manifest with its required fields checked (one-line errors)."""
+    p = Path(path) / "manifest.json"
+    if not p.is_file():
+        raise DistillError(f"{Path(path)}: not an index (no manifest.json); build one with `distill index build`")
+    try:
+        man = json.loads(p.read_text())
+    except ValueError as e:
+        raise DistillError(f"{p}: unreadable JSON ({e})") from None
+    missing = [k for k in MANIFEST_KEYS if k not in man]
+    if missing:
+        raise DistillError(f"{p}: not an index manifest (missing {', '.join(missing)})")
+    if man["format_version"] != FORMAT_VERSION:
+        raise DistillError(f"{p}: index format {man['format_version']}, this version reads {FORMAT_VERSION}")
+    return dict(man)
+
+
+def open_index(path: str | Path) -> RetrievalIndex:
+    """Load the generation the manifest names; its count, dim and items are checked against each other."""
+    p = Path(path)
+    man = read_manifest(p)
+    try:
+        index = _faiss().read_index(str(p / man["files"]["index"]))
+        with open(p / man["files"]["items"], encoding="utf-8") as f:
+            items = [json.loads(line) for line in f]
+    except (OSError, RuntimeError, ValueError) as e:
+        raise DistillError(f"{p}: index files unreadable ({type(e).__name__}: {str(e)[:200]})") from None
+    if index.ntotal != man["count"] or len(items) != man["count"] or index.d != man["dim"]:
+        raise DistillError(f"{p}: index holds {index.ntotal}×{index.d} vectors and {len(items)} items, manifest says "
+                           f"{man['count']}×{man['dim']}")
+    if hasattr(index, "nprobe"):
+        index.nprobe = int(man.get("nprobe", 16))
+    return RetrievalIndex(p, man, index, items)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

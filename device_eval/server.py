@@ -1,0 +1,254 @@
+"""`distill serve`: the teacher index over HTTP (FastAPI + uvicorn).
+
+The index (and, for `/search/image`, an exported student) is loaded in the app's lifespan. Every
+error is a JSON body `{"error": ...}` with a 4xx status; nothing a client sends can cause a 5xx.
+Embedding policy: vectors must be finite and of the index's dimension; a norm within 1 ± 0.1 is
+rescaled to 1 (int8 outputs drift slightly), anything else is refused as "not L2-normalised".
+"""
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device_eval.api import Error, Health, Hit, SearchRequest, SearchResponse
+from device_eval.index import RetrievalIndex, open_index, read_manifest
+from distill.errors import DistillError
+
+NORM_TOLERANCE = 0.1
+THUMB_PX = 256
+THUMB_CACHE = 1024
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (404, 409, 413, 422, 503)}
+
+
+def _fastapi() -> Any:
+    try:
+        import fastapi
+    except ImportError:
+        raise DistillError("serving needs FastAPI: pip install 'asym-distill[serve]'") from None
+    return fastapi
+
+
+class HTTPError(Exception):
+    """A client error with its status; turned into `{"error": message}`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ServerState:
+    """What the running app holds: the index, optionally a student artefact, and thumbnail bytes."""
+
+    index: RetrievalIndex
+    max_k: int
+    artifact: Any = None
+    runner: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    thumbs: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+
+    def check_embedding(self, values: list[float]) -> tuple[np.ndarray, bool]:
+        """The request vector as 1×d float32, unit norm; HTTPError 422 if it cannot be one."""
+        v = np.asarray(values, dtype=np.float64)
+        if len(v) != self.index.dim:
+            raise HTTPError(422, f"embedding has {len(v)} values, this index holds {self.index.dim}-d vectors")
+        norm = float(np.linalg.norm(v))
+        if not np.isfinite(norm) or abs(norm - 1) > NORM_TOLERANCE:
+            raise HTTPError(422, f"embedding norm {norm:.4g}: expected an L2-normalised vector (1 ± {NORM_TOLERANCE})")
+        return (v / norm).astype(np.float32)[None, :], abs(norm - 1) > 1e-3
+
+    def search(self, query: np.ndarray, k: int) -> list[Hit]:
+        """Top-k hits of one unit query vector."""
+        if not 1 <= k <= self.max_k:
+            raise HTTPError(422, f"k={k}: expected 1 … {self.max_k}")
+        scores, ids = self.index.search(query, k)
+        return [Hit(rank=r + 1, id=int(i), name=self.index.items[i]["name"], score=float(s), thumbnail=f"/thumbs/{i}")
+                for r, (s, i) in enumerate(zip(scores[0], ids[0], strict=True)) if i >= 0]
+
+    def thumbnail(self, i: int) -> bytes:
+        """JPEG thumbnail of item i (cached, least recently used dropped)."""
+        if not 0 <= i < len(self.index):
+            raise HTTPError(404, f"id {i}: the index holds ids 0 … {len(self.index) - 1}")
+        if i not in self.thumbs:
+            from distill.data.images import load_image
+
+            try:
+                img = load_image(self.index.items[i]["path"])
+            except DistillError as e:
+                raise HTTPError(404, f"id {i}: thumbnail unavailable ({e})") from None
+            img.thumbnail((THUMB_PX, THUMB_PX))
+            buf = io.BytesIO()
+            img.save(buf, format="JPEG", quality=85)
+            self.thumbs[i] = buf.getvalue()
+            if len(self.thumbs) > THUMB_CACHE:
+                self.thumbs.popitem(last=False)
+        self.thumbs.move_to_end(i)
+        return self.thumbs[i]
+
+    def embed_image(self, data: bytes) -> np.ndarray:
+        """The server-side student's embedding of an uploaded image (1×d)."""
+        from PIL import Image
+
+        from distill.data.images import preprocess
+
+        if self.runner is None:
+            raise HTTPError(503, "image search is off: start the server with --artifact student.onnx|.tflite")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                img = im.convert("RGB")
+        except Exception as e:  # PIL raises many types for bad or hostile files
+            raise HTTPError(422, f"upload is not a readable image ({type(e).__name__})") from None
+        x = preprocess(img, self.artifact.preprocess)[None]
+        with self.lock:  # interpreters (TFLite) are not thread-safe
+            out = self.runner.embed(x)
+        return np.asarray(out, dtype=np.float32)
+
+
+def load_state(index_path: str | Path, artifact_path: str | Path | None, max_k: int) -> ServerState:
+    """Open the index (and the artefact, checked against it) — what the lifespan does at startup."""
+    index = open_index(index_path)
+    state = ServerState(index=index, max_k=max_k)
+    if artifact_path is not None:
+        from device_eval.parity import require_artifact_fits
+        from export.artifact import open_artifact
+
+        state.artifact = open_artifact(artifact_path)
+        require_artifact_fits(state.artifact.meta, index.manifest, index.path, artifact_path)
+        state.runner = state.artifact.runner(threads=1)
+    return state
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` is answered 413 before the app sees it."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return None
+            body += msg.get("body", b"")
+            more = msg.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return dict(await receive())
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
+async def _send_json(send: Any, status: int, obj: dict) -> None:
+    import json
+
+    data = json.dumps(obj).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k: int = 100,
+               max_body_bytes: int = 8 << 20) -> Any:
+    """The FastAPI app serving `index_path`; nothing is loaded until the lifespan starts."""
+    fastapi = _fastapi()
+    from fastapi import UploadFile
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        app.state.server = load_state(index_path, artifact, max_k)
+        yield
+
+    app = fastapi.FastAPI(title="asym-distill index", version="1", lifespan=lifespan,
+                          description="Teacher-database search for asymmetric students (see README).")
+
+    def server() -> ServerState:
+        return app.state.server
+
+    @app.exception_handler(HTTPError)
+    async def _http_error(request: Any, exc: HTTPError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def _starlette_error(request: Any, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Any, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str, bytes: lambda b: repr(b[:64])})
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": f"invalid request: {where}: {first.get('msg', '')}",
+                             "detail": [{k: e.get(k) for k in ("loc", "msg", "type")} for e in errors]},
+                            status_code=422)
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> Health:
+        return Health(status="ok", count=len(server().index))
+
+    @app.get("/manifest")
+    def manifest() -> dict[str, Any]:
+        s = server()
+        meta = None if s.artifact is None else {k: getattr(s.artifact.meta, k) for k in
+                                                 ("student", "format", "quantization", "compat_key", "dim")}
+        return {"index": s.index.manifest, "max_k": s.max_k, "image_search": s.runner is not None, "artifact": meta}
+
+    @app.post("/search", response_model=SearchResponse, responses=ERRORS)
+    def search(req: SearchRequest) -> SearchResponse:
+        s = server()
+        if req.compat_key != s.index.compat_key:
+            raise HTTPError(409, f"compat_key {req.compat_key}: this index serves {s.index.manifest['teacher']} "
+                                 f"({s.index.dim}-d, key {s.index.compat_key}); use a student exported for it")
+        query, renormalized = s.check_embedding(req.embedding)
+        return SearchResponse(k=req.k, renormalized=renormalized, results=s.search(query, req.k))
+
+    @app.post("/search/image", response_model=SearchResponse, responses=ERRORS)
+    def search_image(image: UploadFile, k: int = 10) -> SearchResponse:
+        s = server()
+        query = s.embed_image(image.file.read())
+        return SearchResponse(k=k, renormalized=False, results=s.search(query, k))
+
+    @app.get("/thumbs/{item_id}", responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
+    def thumbs(item_id: int) -> Response:
+        return Response(server().thumbnail(item_id), media_type="image/jpeg",
+                        headers={"cache-control": "public, max-age=86400"})
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | None = None, max_k: int = 100,
+          max_body_bytes: int = 8 << 20) -> None:
+    """Run the app with uvicorn until interrupted. The index is opened first, so a bad path fails fast."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise DistillError("serving needs uvicorn: pip install 'asym-distill[serve]'") from None
+    manifest = read_manifest(index_path)  # fail fast, in one line, before uvicorn starts
+    if artifact is not None:
+        from device_eval.parity import require_artifact_fits
+        from export.artifact import open_artifact
+
+        require_artifact_fits(open_artifact(artifact).meta, manifest, index_path, artifact)
+    uvicorn.run(create_app(index_path, artifact, max_k, max_body_bytes), host=host, port=port, log_level="info")

@@ -1,0 +1,42 @@
+"""Calibration and check images: real photos, preprocessed exactly as the artefact's metadata says."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from distill.data import open_dataset
+from distill.data.images import ImageDataset, ImageRef
+from distill.errors import DistillError
+from distill.models.net import PreprocessConfig
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
+
+
+def image_refs(path: str | Path) -> list[ImageRef]:
+    """The images of `path`: a folder of image files, or any dataset `distill` reads (its images)."""
+    p = Path(path)
+    if not p.exists():
+        raise DistillError(f"{p}: calibration data not found (a folder of images or a dataset)")
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if files:
+            return [ImageRef(f) for f in files]
+    refs = list(open_dataset(p).refs)
+    if not refs:
+        raise DistillError(f"{p}: no images")
+    return refs
+
+
+def sample_refs(refs: Sequence[ImageRef], count: int, seed: int = 0) -> list[ImageRef]:
+    """Up to `count` refs, a seeded random sample in their original order."""
+    if count < 1:
+        raise DistillError(f"calibration count {count}: expected ≥ 1")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(refs))[:count])
+    return [refs[i] for i in idx]
+
+
+def load_inputs(refs: Sequence[ImageRef], cfg: PreprocessConfig) -> np.ndarray:
+    """N×3×H×W float32 network inputs of `refs`."""
+    ds = ImageDataset(refs, cfg)
+    return np.stack([ds[i].numpy() for i in range(len(ds))]).astype(np.float32)

@@ -1,0 +1,95 @@
+"""What every exported artefact carries, as one JSON document stored in the file itself (ONNX
+`metadata_props`, a TFLite metadata buffer, Core ML `user_defined_metadata`) under `METADATA_KEY`."""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from distill.compat import NORMALIZATION, compat_key
+from distill.errors import DistillError
+from distill.models.net import RetrievalNet
+
+METADATA_KEY = "asym_distill"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ArtifactMetadata:
+    """Identity and contract of one artefact.
+
+    Input: `input_layout` float32 tensor of one or more images, each squash-resized to `input_size`
+    (H, W), scaled to [0, 1] and normalised with `mean`/`std`. Output: N×`dim` float32, L2-normalised
+    inside the graph (int8 artefacts: dequantise with the output tensor's scale/zero point).
+    """
+
+    format: str
+    quantization: str
+    student: str
+    mode: str
+    dim: int
+    input_size: list[int]
+    mean: list[float]
+    std: list[float]
+    interpolation: str
+    resize: str
+    input_layout: str
+    teacher: str
+    teacher_weights_sha256: str | None
+    compat_key: str
+    normalization: str
+    checkpoint_sha256: str
+    checkpoint_step: int
+    created: str
+    version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        """The stored form."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> "ArtifactMetadata":
+        """Inverse of `to_json`; a missing or malformed document is a one-line error naming `where`."""
+        try:
+            d = json.loads(text)
+            values = {f.name: d[f.name] for f in fields(cls) if f.name != "version"}
+            return cls(**values, version=int(d.get("version", FORMAT_VERSION)))
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise DistillError(f"{where}: unreadable {METADATA_KEY} metadata ({type(e).__name__}: {e})") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_metadata(model: RetrievalNet, state: dict[str, Any], ckpt: str | Path, fmt: str, quantization: str,
+                   layout: str = "NCHW") -> ArtifactMetadata:
+    """Metadata of `model` (rebuilt from checkpoint `ckpt` with contents `state`) exported as `fmt`.
+
+    An asymmetric student lives in its teacher's space, so its key is the teacher's; a symmetric one
+    lives in its own, keyed by the checkpoint itself."""
+    assert model.info is not None
+    teacher = state.get("teacher_manifest") or {}
+    mode = state.get("config", {}).get("mode", "asym")
+    ck_sha = file_sha256(ckpt)
+    if mode == "asym":
+        if not teacher:
+            raise DistillError(f"{ckpt}: asymmetric checkpoint without a teacher manifest; cannot key the export")
+        key = compat_key(teacher["teacher"], teacher.get("weights_sha256"), model.dim)
+    else:
+        key = compat_key(f"student:{model.info.preset}", ck_sha, model.dim)
+    pre = model.info.preprocess
+    return ArtifactMetadata(
+        format=fmt, quantization=quantization, student=model.info.preset, mode=mode, dim=model.dim,
+        input_size=list(pre.input_size), mean=list(pre.mean), std=list(pre.std), interpolation=pre.interpolation,
+        resize=pre.resize, input_layout=layout, teacher=str(teacher.get("teacher", "")),
+        teacher_weights_sha256=teacher.get("weights_sha256"), compat_key=key, normalization=NORMALIZATION,
+        checkpoint_sha256=ck_sha, checkpoint_step=int(state.get("step", 0)),
+        created=datetime.now(UTC).isoformat(timespec="seconds"))
