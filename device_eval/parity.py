@@ -76,10 +76,12 @@ def device_eval(artifacts: list[str], index_path: str | Path, data_path: str | P
         row: dict[str, Any] = {"model": str(art.path), "format": art.format.name,
                                "quantization": art.meta.quantization}
         try:
-            got = art.embed_refs(refs, desc="artefact queries")
+            runner = art.runner()
         except CannotRun as e:
             rows.append({**row, "ran": False, "reason": str(e), "passed": None})
             continue
+        got = art.embed_refs(refs, runner, desc="artefact queries")
+        row["runtime_note"] = runner.note
         cos = cosines(reference, got)
         row.update(revisited_map(index_ranks(index, got, data), data.gnd), ran=True,
                    cosine={"median": float(np.median(cos)), "min": float(cos.min())})
@@ -110,4 +112,5 @@ def format_table(result: dict[str, Any]) -> str:
         d = "".join(f"{r['delta_points'].get(k, float('nan')):+7.2f}" for k in ("easy", "medium", "hard"))
         verdict = ("PASS" if r["passed"] else "FAIL") + f" (|Δ| ≤ {r['tolerance_points']:g})"
         lines.append(f"{name:34}{vals}{d}{r['cosine']['median']:9.4f}{r['cosine']['min']:9.4f}  {verdict}")
-    return "\n".join(lines)
+    notes = {r["runtime_note"] for r in result["rows"] if r.get("runtime_note")}
+    return "\n".join([*lines, *(f"note: {n}" for n in sorted(notes))])

@@ -19,9 +19,24 @@ QUANTIZATIONS = ("fp32", "fp16", "int8")
 class Runner(Protocol):
     """An artefact loaded in its own runtime: N×3×H×W float32 inputs → N×d float32 embeddings."""
 
+    note: str  # how the runtime was configured, when it matters for the numbers ("" otherwise)
+
     def embed(self, x: np.ndarray) -> np.ndarray:
         """Embeddings of a batch of preprocessed images."""
         ...
+
+
+def cpu_has_vnni() -> bool:
+    """Whether this x86 CPU has VNNI int8 dot products (non-x86 CPUs, e.g. ARM, count as having them)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ class CoremlRunner:
             raise CannotRun(f"Core ML prediction needs macOS (this is {platform.system()}); the spec, shapes and "
                             f"metadata of {path.name} were checked, its outputs were not")
         self.model = _load(path, compile_model=True)
+        self.note = ""
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         rows = [np.asarray(self.model.predict({INPUT: x[i: i + 1]})[OUTPUT], np.float32) for i in range(len(x))]

@@ -87,7 +87,7 @@ def check_fidelity(artifact: Artifact, model: RetrievalNet, check_refs: list[Ima
         return {**result, "ran": False, "reason": str(e), "passed": None}
     x = load_inputs(check_refs, artifact.preprocess)
     result["images"] = agreement(torch_embed(model, x), runner.embed(x))
-    result["ran"] = True
+    result["ran"], result["runtime_note"] = True, runner.note
     cosines = [result["images"]["cosine_median"]]
     deltas: list[float] = []
     if eval_data and eval_teacher_cache:

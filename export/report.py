@@ -36,6 +36,8 @@ def fidelity_lines(fid: dict[str, Any]) -> list[str]:
         lines.append("| PyTorch | " + " | ".join(_pct(v) for v in b["pytorch"].values()) + " |")
         lines.append("| artefact | " + " | ".join(_pct(v) for v in b["artifact"].values()) + " |")
         lines.append("| Δ points | " + " | ".join(f"{v:+.2f}" for v in b["delta_points"].values()) + " |")
+    if fid.get("runtime_note"):
+        lines += ["", f"Runtime: {fid['runtime_note']}."]
     lines += ["", f"**Verdict: {'PASS' if fid['passed'] else 'FAIL'}**"]
     return lines
 

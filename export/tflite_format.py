@@ -102,6 +102,7 @@ class TfliteRunner:
 
     def __init__(self, path: Path, threads: int = 0) -> None:
         mod = need("ai_edge_litert.interpreter", HINT)
+        self.note = ""
         self.interp = mod.Interpreter(model_path=str(path), num_threads=threads or None)
         self.interp.allocate_tensors()
         self.inp, self.out = self.interp.get_input_details()[0], self.interp.get_output_details()[0]
