@@ -1,7 +1,6 @@
 """What every exported artefact carries, as one JSON document stored in the file itself (ONNX
 `metadata_props`, a TFLite metadata buffer, Core ML `user_defined_metadata`) under `METADATA_KEY`."""
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from typing import Any
 from distill.compat import NORMALIZATION, compat_key
 from distill.errors import DistillError
 from distill.models.net import RetrievalNet
+from distill.models.weights import sha256_file
 
 METADATA_KEY = "asym_distill"
 FORMAT_VERSION = 1
@@ -60,15 +60,6 @@ class ArtifactMetadata:
             raise DistillError(f"{where}: unreadable {METADATA_KEY} metadata ({type(e).__name__}: {e})") from None
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build_metadata(model: RetrievalNet, state: dict[str, Any], ckpt: str | Path, fmt: str, quantization: str,
                    layout: str = "NCHW") -> ArtifactMetadata:
     """Metadata of `model` (rebuilt from checkpoint `ckpt` with contents `state`) exported as `fmt`.
@@ -78,7 +69,7 @@ def build_metadata(model: RetrievalNet, state: dict[str, Any], ckpt: str | Path,
     assert model.info is not None
     teacher = state.get("teacher_manifest") or {}
     mode = state.get("config", {}).get("mode", "asym")
-    ck_sha = file_sha256(ckpt)
+    ck_sha = sha256_file(ckpt)
     if mode == "asym":
         if not teacher:
             raise DistillError(f"{ckpt}: asymmetric checkpoint without a teacher manifest; cannot key the export")

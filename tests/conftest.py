@@ -16,6 +16,20 @@ def write_image(path: Path, seed: int, size: tuple[int, int] = (48, 40)) -> Path
     return path
 
 
+def write_sfm12(root: Path, seed: int) -> Path:
+    """12 images in 6 clusters of 2 (query, positive), SfM-120k layout (same split as train and val)."""
+    from distill.data.sfm import cid_to_path
+
+    cids = [f"{i:032x}" for i in range(1, 13)]
+    for i, c in enumerate(cids):
+        write_image(cid_to_path(root / "ims", c), seed + i)
+    split = {"cids": cids, "cluster": np.repeat(np.arange(6), 2).tolist(), "qidxs": list(range(0, 12, 2)),
+             "pidxs": list(range(1, 12, 2))}
+    pkl = root / "retrieval-SfM-120k.pkl"
+    pkl.write_bytes(pickle.dumps({"train": split, "val": split}))
+    return pkl
+
+
 @pytest.fixture
 def mini_revisited(tmp_path: Path) -> Path:
     """gnd_mini.pkl + jpg/: 6 database images, 2 queries, revisitop structure."""
@@ -63,18 +77,11 @@ def tiny_asym_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     from distill.cache import build_cache
     from distill.data import open_dataset
-    from distill.data.sfm import cid_to_path
     from distill.models import create_model
     from distill.train import TrainConfig, Trainer
 
     root = tmp_path_factory.mktemp("tiny-asym")
-    cids = [f"{i:032x}" for i in range(1, 13)]
-    for i, c in enumerate(cids):
-        write_image(cid_to_path(root / "ims", c), 300 + i)
-    split = {"cids": cids, "cluster": np.repeat(np.arange(6), 2).tolist(), "qidxs": list(range(0, 12, 2)),
-             "pidxs": list(range(1, 12, 2))}
-    pkl = root / "retrieval-SfM-120k.pkl"
-    pkl.write_bytes(pickle.dumps({"train": split}))
+    pkl = write_sfm12(root, seed=300)
     bench = root / "bench"
     names = [f"db{i}" for i in range(8)] + ["q0", "q1"]
     for i, n in enumerate(names):

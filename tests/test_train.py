@@ -2,7 +2,6 @@
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +13,10 @@ import torch
 from distill.cache import build_cache
 from distill.cli import main
 from distill.data import open_dataset
-from distill.data.sfm import cid_to_path
 from distill.errors import DistillError
 from distill.models import create_model
 from distill.train import TrainConfig, Trainer, load_checkpoint, student_from_checkpoint
-from tests.conftest import write_image
+from tests.conftest import write_sfm12
 
 KILL_AT = """
 import os, signal, sys
@@ -38,13 +36,7 @@ sys.exit(main(sys.argv[1:]))
 def sfm12(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """12 images in 6 clusters, SfM-120k layout, and a tiny teacher's cache of them."""
     root = tmp_path_factory.mktemp("sfm12")
-    cids = [f"{i:032x}" for i in range(1, 13)]
-    for i, c in enumerate(cids):
-        write_image(cid_to_path(root / "ims", c), 200 + i)
-    split = {"cids": cids, "cluster": np.repeat(np.arange(6), 2).tolist(), "qidxs": list(range(0, 12, 2)),
-             "pidxs": list(range(1, 12, 2))}
-    pkl = root / "retrieval-SfM-120k.pkl"
-    pkl.write_bytes(pickle.dumps({"train": split, "val": split}))
+    pkl = write_sfm12(root, seed=200)
     torch.manual_seed(0)
     cache = build_cache(create_model("tiny_test_gem"), open_dataset(pkl), root / "cache")
     return pkl, cache
