@@ -47,7 +47,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     from distill.cache import load_cache
     from distill.data import open_dataset
     from distill.encode import encode
-    from distill.evaluate import Embeddings, evaluate, format_table, query_refs
+    from distill.evaluate import Embeddings, evaluate, format_table, load_distractors, query_refs
     from distill.models import create_model
 
     data = open_dataset(args.data)
@@ -75,7 +75,9 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     query = teacher_emb if args.mode == "teacher" else student_emb
     db = student_emb if args.mode == "sym" else teacher_emb
     assert query is not None and db is not None
-    result = evaluate(data, query, db, args.mode, args.data)
+    distractors = None if args.distractors is None else load_distractors(args.distractors, db.model,
+                                                                         db.values.shape[1])
+    result = evaluate(data, query, db, args.mode, args.data, distractors)
     print(format_table(result))
     if args.json:
         from distill.io import atomic_write_json
@@ -206,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--student", "--ckpt", dest="student", default=None,
                     help="trained checkpoint (run/last.pt) or a student preset")
     ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--distractors", default=None,
+                    help="revisited +1M protocol: database-model embeddings of distractors (.npy or teacher cache)")
     ev.add_argument("--json", default=None, help="write the result as JSON here")
     ev.set_defaults(func=_cmd_eval)
 

@@ -29,11 +29,38 @@ def query_refs(data: Dataset, mode: str) -> list[ImageRef]:
     return data.query_refs if mode == "asym" and isinstance(data, RevisitedSet) else data.refs
 
 
-def evaluate(data: Dataset, query: Embeddings, db: Embeddings, mode: str, data_path: str | Path) -> dict[str, Any]:
+def load_distractors(path: str | Path, db_model: str, dim: int) -> np.ndarray:
+    """Distractor embeddings of the database model: an N×d `.npy` or a teacher cache directory of it
+    (memory-mapped, not copied)."""
+    p = Path(path)
+    if p.is_dir():
+        from distill.cache import load_cache
+
+        values, man = load_cache(p)
+        if man["teacher"] != db_model:
+            raise DistillError(f"{p}: distractors encoded by {man['teacher']}, the database by {db_model}")
+    elif p.suffix == ".npy" and p.is_file():
+        try:
+            values = np.load(p, mmap_mode="r")
+        except (ValueError, OSError) as e:
+            raise DistillError(f"{p}: unreadable .npy ({e})") from None
+    else:
+        raise DistillError(f"{p}: --distractors expects an N×d .npy or a teacher cache directory")
+    if values.ndim != 2 or values.shape[1] != dim or values.dtype.kind != "f":
+        raise DistillError(f"{p}: distractors of shape {values.shape} ({values.dtype}), expected N×{dim} floats")
+    sample = np.asarray(values[: min(len(values), 1024)], dtype=np.float32)
+    if len(sample) and (not np.isfinite(sample).all() or np.abs(np.linalg.norm(sample, axis=1) - 1).max() > 1e-3):
+        raise DistillError(f"{p}: distractor embeddings must be finite and L2-normalised")
+    return values
+
+
+def evaluate(data: Dataset, query: Embeddings, db: Embeddings, mode: str, data_path: str | Path,
+             distractors: np.ndarray | None = None) -> dict[str, Any]:
     """Rank the database for each query and score it with the set's protocol.
 
     For a revisited set, `query` may hold embeddings of the queries only (the asym case needs no
-    student pass over the database); otherwise both cover every image in `data.refs` order."""
+    student pass over the database); otherwise both cover every image in `data.refs` order.
+    `distractors` (revisited sets, the +1M protocol) join the database and are never positives."""
     if query.values.shape[1] != db.values.shape[1]:
         raise DistillError(f"query model {query.model} gives {query.values.shape[1]}-d embeddings but the "
                            f"database model {db.model} gives {db.values.shape[1]}-d: they cannot be compared")
@@ -42,9 +69,13 @@ def evaluate(data: Dataset, query: Embeddings, db: Embeddings, mode: str, data_p
     if isinstance(data, RevisitedSet):
         n_db = len(data.imlist)
         q = query.values if len(query.values) == len(data.qimlist) else query.values[n_db:]
-        _, ranks = knn(q, db.values[:n_db])
+        parts = [db.values[:n_db]] if distractors is None else [db.values[:n_db], distractors]
+        _, ranks = knn(q, parts)  # distractor rows get indices ≥ n_db: never in the ground truth
         result.update(metrics.revisited_map(ranks, data.gnd))
-        result.update(n_queries=len(data.qimlist), n_db=n_db)
+        result.update(n_queries=len(data.qimlist), n_db=n_db,
+                      n_distractors=0 if distractors is None else len(distractors))
+    elif distractors is not None:
+        raise DistillError(f"{data_path}: --distractors applies to revisited test sets (the +1M protocol)")
     elif isinstance(data, ClassSet):
         n = len(data.refs)
         _, full = knn(query.values, db.values)
@@ -69,7 +100,8 @@ def _drop_self(ranks: np.ndarray) -> np.ndarray:
 def format_table(result: dict[str, Any]) -> str:
     """A readable table of a result (percent, as papers report)."""
     head = f"{result['mode']} · {result['query_model']} → {result['db_model']} · {result['data']}"
-    lines = [head, f"queries {result['n_queries']}, database {result['n_db']}"]
+    extra = f" + {result['n_distractors']} distractors" if result.get("n_distractors") else ""
+    lines = [head, f"queries {result['n_queries']}, database {result['n_db']}{extra}"]
     if "mp" in result:
         lines.append(f"{'':8}{'mAP':>8}{'mP@1':>8}{'mP@5':>8}{'mP@10':>8}")
         for setup, m in result["map"].items():

@@ -1,23 +1,37 @@
 """Exact k-NN by inner product with FAISS (embeddings are L2-normalised, so this is cosine)."""
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from distill.errors import DistillError
 
+CHUNK = 65536
 
-def knn(queries: np.ndarray, database: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k database rows for each query, best first: (scores Q×k, indices Q×k). k=None ranks all."""
+
+def knn(queries: np.ndarray, database: np.ndarray | Sequence[np.ndarray], k: int | None = None
+        ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k database rows for each query, best first: (scores Q×k, indices Q×k). k=None ranks all.
+
+    `database` may be a list of N_i×d parts (e.g. a test database then 1M distractors), searched as
+    their concatenation without copying them into one array."""
     import faiss
 
     q = np.ascontiguousarray(queries, dtype=np.float32)
-    db = np.ascontiguousarray(database, dtype=np.float32)
-    if q.ndim != 2 or db.ndim != 2 or q.shape[1] != db.shape[1]:
-        raise DistillError(f"query embeddings {q.shape} and database embeddings {db.shape} must be N×d "
-                           f"with the same d")
-    if not (np.isfinite(q).all() and np.isfinite(db).all()):
+    parts = [database] if isinstance(database, np.ndarray) else list(database)
+    dims = {p.shape[1] if p.ndim == 2 else -1 for p in parts}
+    if q.ndim != 2 or dims != {q.shape[1]}:
+        raise DistillError(f"query embeddings {q.shape} and database embeddings "
+                           f"{[p.shape for p in parts]} must be N×d with the same d")
+    if not np.isfinite(q).all():
         raise DistillError("embeddings contain NaN or inf")
-    k = db.shape[0] if k is None else min(k, db.shape[0])
-    index = faiss.IndexFlatIP(db.shape[1])
-    index.add(db)
+    index = faiss.IndexFlatIP(q.shape[1])
+    for part in parts:
+        for start in range(0, len(part), CHUNK):
+            rows = np.ascontiguousarray(part[start: start + CHUNK], dtype=np.float32)
+            if not np.isfinite(rows).all():
+                raise DistillError("embeddings contain NaN or inf")
+            index.add(rows)
+    k = index.ntotal if k is None else min(k, index.ntotal)
     scores, idx = index.search(q, k)
     return scores, idx.astype(np.int64)
