@@ -13,7 +13,7 @@ CKPT    := $(RUNS)/contrastive_plus/best.pt
 
 .PHONY: demo test lint typecheck pytest setup clean loss-table bench
 
-# AML's loss table and the class-set comparison (≈30 min on 2 CPU cores); see README
+# AML's loss table and the class-set comparison (≈40 min on 2 CPU cores); see README
 loss-table: demo
 	$(BIN)/distill cache-teacher --data $(DEMO)/classes/train --teacher $(TEACHER) --out $(CACHE)/demo-classes-train
 	$(BIN)/python -m distill.experiments.loss_table --out runs/loss-table

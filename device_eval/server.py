@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from device_eval.api import Error, Health, Hit, SearchRequest, SearchResponse
+from device_eval.batching import SearchBatcher
 from device_eval.index import RetrievalIndex, open_index, read_manifest
 from distill.errors import DistillError
 
@@ -52,7 +53,11 @@ class ServerState:
     artifact: Any = None
     runner: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    batcher: SearchBatcher = field(init=False)  # concurrent searches coalesced into one FAISS call
     thumbs: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self.batcher = SearchBatcher(self.index.search)
 
     def check_embedding(self, values: list[float]) -> tuple[np.ndarray, bool]:
         """The request vector as 1×d float32, unit norm; HTTPError 422 if it cannot be one."""
@@ -68,7 +73,7 @@ class ServerState:
         """Top-k hits of one unit query vector."""
         if not 1 <= k <= self.max_k:
             raise HTTPError(422, f"k={k}: expected 1 … {self.max_k}")
-        scores, ids = self.index.search(query, k)
+        scores, ids = self.batcher.search(query, k)
         return [Hit(rank=r + 1, id=int(i), name=self.index.items[i]["name"], score=float(s), thumbnail=f"/thumbs/{i}")
                 for r, (s, i) in enumerate(zip(scores[0], ids[0], strict=True)) if i >= 0]
 
