@@ -23,6 +23,7 @@ bench: demo
 	$(BIN)/python bench/mining_refresh_cost.py
 	$(BIN)/python bench/export_latency.py
 	$(BIN)/python bench/serve_load.py
+	$(BIN)/python bench/index_scale.py
 
 setup: $(STAMP)
 
