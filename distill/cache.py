@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from distill.data import Dataset
+from distill.data import Dataset, ImageRef
+from distill.distributed import DistEnv
 from distill.encode import iter_batches
 from distill.errors import DistillError
 from distill.io import atomic_write_json
@@ -37,41 +38,83 @@ def _differences(a: dict, b: dict) -> list[str]:
 
 
 def build_cache(model: RetrievalNet, data: Dataset, out: str | Path, batch_size: int = 32,
-                dtype: str = "float32", workers: int = 0) -> Path:
-    """Encode every image of `data` with `model` into `out` (resuming a partial run)."""
+                dtype: str = "float32", workers: int = 0, dist: DistEnv | None = None) -> Path:
+    """Encode every image of `data` with `model` into `out` (resuming a partial run).
+
+    Under torchrun (`dist.world` > 1) each rank encodes a contiguous shard into its own resumable part
+    file; rank 0 then joins the parts into `embeddings.npy` and writes the manifest."""
+    dist = dist or DistEnv()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     want = expected_manifest(model, data, dtype)
-    final, partial, progress = out / "embeddings.npy", out / "embeddings.partial.npy", out / "progress.json"
+    final = out / "embeddings.npy"
     if final.exists() and (out / "manifest.json").exists():
         have = json.loads((out / "manifest.json").read_text())
         if not _differences(have, want):
             return out  # already complete
         raise DistillError(f"{out}: holds a cache for another teacher/data ({', '.join(_differences(have, want))}"
                            f" differ); choose another --out or delete it")
+    parts = [_part_paths(out, r, dist.world) for r in range(dist.world)]
+    start, end = dist.shard(len(data.refs))
+    desc = f"cache {want['teacher']}" + (f" [rank {dist.rank}/{dist.world}]" if dist.world > 1 else "")
+    _encode_rows(model, data.refs[start:end], *parts[dist.rank], {**want, "shard": [start, end]},
+                 batch_size, dtype, workers, desc)
+    dist.barrier()
+    if dist.is_main:
+        _join([p for p, _ in parts], final, (len(data.refs), model.dim), dtype)
+        want["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+        atomic_write_json(out / "manifest.json", want)
+        for partial, progress in parts:
+            partial.unlink(missing_ok=True)
+            progress.unlink(missing_ok=True)
+    dist.barrier()
+    return out
+
+
+def _part_paths(out: Path, rank: int, world: int) -> tuple[Path, Path]:
+    tag = "" if world == 1 else f".{rank}of{world}"
+    return out / f"embeddings{tag}.partial.npy", out / f"progress{tag}.json"
+
+
+def _encode_rows(model: RetrievalNet, refs: list[ImageRef], partial: Path, progress: Path, want: dict[str, Any],
+                 batch_size: int, dtype: str, workers: int, desc: str) -> None:
+    """Encode `refs` into the memory-mapped `partial`, recording progress after every batch."""
     done = 0
     if partial.exists() and progress.exists():
         prev = json.loads(progress.read_text())
-        if not _differences(prev["manifest"], want):
+        if not _differences(prev["manifest"], want) and prev["manifest"].get("shard") == want["shard"]:
             done = int(prev["done"])
     if done == 0:
-        arr = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(len(data.refs), model.dim))
+        arr = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(len(refs), model.dim))
     else:
         arr = np.load(partial, mmap_mode="r+")
-    refs = data.refs[done:]
     row = done
-    for emb in iter_batches(model, refs, batch_size, workers, desc=f"cache {want['teacher']}"):
+    for emb in iter_batches(model, refs[done:], batch_size, workers, desc=desc):
         arr[row:row + len(emb)] = emb.astype(dtype)
         row += len(emb)
         arr.flush()
         atomic_write_json(progress, {"done": row, "manifest": want})
     arr.flush()
     del arr
-    os.replace(partial, final)
-    want["created"] = datetime.now(UTC).isoformat(timespec="seconds")
-    atomic_write_json(out / "manifest.json", want)
-    progress.unlink(missing_ok=True)
-    return out
+
+
+def _join(parts: list[Path], final: Path, shape: tuple[int, int], dtype: str) -> None:
+    """Concatenate the part files into `final` (renamed into place only when complete)."""
+    if len(parts) == 1:
+        os.replace(parts[0], final)
+        return
+    tmp = final.with_name(final.name + ".joining")
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    row = 0
+    for p in parts:
+        part = np.load(p, mmap_mode="r")
+        arr[row:row + len(part)] = part
+        row += len(part)
+    if row != shape[0]:
+        raise DistillError(f"{final.parent}: the parts hold {row} rows, expected {shape[0]}")
+    arr.flush()
+    del arr
+    os.replace(tmp, final)
 
 
 def load_cache(path: str | Path, expect: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -79,7 +122,7 @@ def load_cache(path: str | Path, expect: dict[str, Any] | None = None) -> tuple[
     p = Path(path)
     man_path, emb_path = p / "manifest.json", p / "embeddings.npy"
     if not man_path.is_file() or not emb_path.is_file():
-        hint = " (interrupted: re-run cache-teacher to resume)" if (p / "progress.json").exists() else ""
+        hint = " (interrupted: re-run cache-teacher to resume)" if any(p.glob("progress*.json")) else ""
         raise DistillError(f"{p}: not a teacher cache (expected manifest.json and embeddings.npy){hint}")
     try:
         manifest = json.loads(man_path.read_text())

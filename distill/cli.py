@@ -35,12 +35,18 @@ def _cmd_models(args: argparse.Namespace) -> None:
 def _cmd_cache_teacher(args: argparse.Namespace) -> None:
     from distill.cache import build_cache
     from distill.data import open_dataset
+    from distill.distributed import init_distributed
+    from distill.encode import default_device
     from distill.models import create_model
 
     data = open_dataset(args.data, split=args.split)
     teacher = create_model(args.teacher, weights=args.weights)
-    out = build_cache(teacher, data, args.out, batch_size=args.batch_size, dtype=args.dtype, workers=args.workers)
-    print(f"teacher cache: {len(data.refs)} × {teacher.dim} {args.dtype} embeddings in {out}")
+    dist = init_distributed(default_device())  # under torchrun: each rank encodes a shard
+    out = build_cache(teacher, data, args.out, batch_size=args.batch_size, dtype=args.dtype, workers=args.workers,
+                      dist=dist)
+    if dist.is_main:
+        print(f"teacher cache: {len(data.refs)} × {teacher.dim} {args.dtype} embeddings in {out}"
+              + (f" ({dist.world} processes)" if dist.world > 1 else ""))
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
