@@ -136,6 +136,8 @@ TRAIN_FLAGS = {  # flag: (type, help); all default to None so YAML values are ke
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    from distill.distributed import init_distributed
+    from distill.encode import default_device
     from distill.train import Trainer, config_from_sources
 
     overrides = {k: getattr(args, k) for k in TRAIN_FLAGS}
@@ -143,15 +145,19 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if args.loss_param:
         overrides["loss_params"] = dict(_parse_param(p) for p in args.loss_param)
     cfg = config_from_sources(args.config, overrides)
-    trainer = Trainer(cfg, args.out, resume=args.resume)
+    dist = init_distributed(default_device())  # under torchrun: DDP, each rank a shard of every batch
+    trainer = Trainer(cfg, args.out, resume=args.resume, dist=dist)
     state = trainer.fit()
+    if not dist.is_main:
+        return
     last = state["history"][-1] if state["history"] else {}
     first = state["history"][0] if state["history"] else {}
     if "projection_init" in state:
         pi = state["projection_init"]
         print(f"projection initialised by ridge regression on {int(pi['images'])} training images: λ {pi['ridge']:g}, "
               f"mean cosine to the teacher {pi['train_cosine']:.3f} (held-out {pi['heldout_cosine']:.3f})")
-    print(f"trained {state['step']} steps ({cfg.loss}, {cfg.mode}, {cfg.student})")
+    print(f"trained {state['step']} steps ({cfg.loss}, {cfg.mode}, {cfg.student})"
+          + (f" on {dist.world} processes" if dist.world > 1 else ""))
     for key, names in (("map", ("easy", "medium", "hard")), ("recall", ("1", "2", "4", "8"))):
         if key in last:
             label = "mAP" if key == "map" else "R@"

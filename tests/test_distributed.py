@@ -43,3 +43,4 @@ def test_two_process_cache_equals_single_process(tiny_asym_run: dict[str, Path],
     assert {k: v for k, v in man1.items() if k != "created"} == {k: v for k, v in man2.items() if k != "created"}
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["embeddings.npy", "manifest.json"]
     assert json.loads((tmp_path / "two" / "manifest.json").read_text())["count"] == 10
+

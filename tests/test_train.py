@@ -144,3 +144,32 @@ def test_online_teacher_matches_its_cache(mini_sfm: Path) -> None:
     w = torch.ones(3, 1, dtype=torch.float32, requires_grad=True)
     (online.embed(idx) * w).sum().backward()  # usable inside the student's graph
     assert w.grad is not None
+
+
+def torchrun(script: Path, args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script), *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_ddp_training_equals_one_process_and_resumes_after_sigkill(sfm12: tuple[Path, Path], tmp_path: Path) -> None:
+    """2 gloo processes, the same global batch (each rank encodes half of the anchors and the mining
+    pool): the weights equal a single-process run's; a SIGKILLed DDP run resumes to the same weights."""
+    script = tmp_path / "train.py"
+    script.write_text(KILL_AT.replace("{k}", "-1"))
+    single = run_cli(train_args(sfm12, tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    two = torchrun(script, train_args(sfm12, tmp_path / "two"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "on 2 processes" in two.stdout
+    a, b = weights(tmp_path / "one" / "last.pt"), weights(tmp_path / "two" / "last.pt")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=5e-5) for k in a)  # float order
+    script.write_text(KILL_AT.replace("{k}", "5"))
+    killed = torchrun(script, train_args(sfm12, tmp_path / "killed"))
+    assert killed.returncode != 0 and load_checkpoint(tmp_path / "killed" / "last.pt")["step"] == 4
+    script.write_text(KILL_AT.replace("{k}", "-1"))
+    resumed = torchrun(script, train_args(sfm12, tmp_path / "killed", "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    c = weights(tmp_path / "killed" / "last.pt")
+    assert all(torch.equal(b[k], c[k]) for k in b)
+    assert (tmp_path / "killed" / "metrics.jsonl").read_text() == (tmp_path / "two" / "metrics.jsonl").read_text()

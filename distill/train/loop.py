@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from distill.cache import load_cache
 from distill.data import ClassSet, Dataset, TupleSplit, open_dataset
+from distill.distributed import DistEnv, gather_rows
 from distill.encode import default_device, encode
 from distill.errors import DistillError
 from distill.evaluate import Embeddings, evaluate
@@ -53,9 +54,10 @@ class Trainer:
     """One run: `Trainer(cfg, out).fit()`; `resume=True` continues from `out/last.pt`."""
 
     def __init__(self, cfg: TrainConfig, out: str | Path, resume: bool = False,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, dist: DistEnv | None = None) -> None:
         validate(cfg)
         self.cfg, self.out, self.device = cfg, Path(out), device or default_device()
+        self.dist = dist or DistEnv()  # under torchrun: each rank runs its shard of every batch
         self.data: Dataset = open_dataset(cfg.data, cfg.split)
         if not isinstance(self.data, TupleSplit | ClassSet):
             raise DistillError(f"{cfg.data}: training needs SfM-120k-format tuples or a class set")
@@ -93,8 +95,12 @@ class Trainer:
         elif cfg.mode == "asym" and cfg.projection_init == "lstsq":
             self.state["projection_init"] = init_projection(self.student, self.data.refs, self.teacher.embed_numpy,
                                                             cfg.seed, device=self.device)
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_yaml(self.out / "config.yaml", cfg)
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_yaml(self.out / "config.yaml", cfg)
+        self.model: torch.nn.Module = self.student
+        if self.dist.world > 1:  # after init/resume: DDP starts from rank 0's (identical) weights
+            self.model = torch.nn.parallel.DistributedDataParallel(self.student)
 
     # -- set-up ------------------------------------------------------------------------------------
     def _eval_inputs(self) -> tuple[Dataset | None, Embeddings | None]:
@@ -148,8 +154,11 @@ class Trainer:
         d, step = self.data, self.state["step"]
         rng = epoch_rng(self.cfg.seed, step, MINING_PURPOSE)
 
-        def student_embed(idx: np.ndarray) -> np.ndarray:
-            return encode(self.student, [d.refs[i] for i in idx], desc="mining", device=self.device)
+        def student_embed(idx: np.ndarray) -> np.ndarray:  # each rank encodes its shard of the pool
+            a, b = self.dist.shard(len(idx))
+            local = encode(self.student, [d.refs[i] for i in idx[a:b]], desc="mining", device=self.device)
+            with torch.no_grad():
+                return gather_rows(torch.from_numpy(local).to(self.device), self.dist, len(idx)).cpu().numpy()
 
         pool_fn = self.teacher.embed_numpy if self.cfg.mode == "asym" else student_embed
         self.state["negatives"] = self.miner.mine(d.qidxs, d.cluster, rng, student_embed, pool_fn)
@@ -169,12 +178,13 @@ class Trainer:
         """One optimisation step on `batch`; returns the loss value."""
         all_rows = self.cfg.mode == "sym" or self.loss.needs_all_student
         rows = batch.items if all_rows else batch.items[batch.anchors]
-        x = load_images(self.data.refs, self.student, rows).to(self.device)
+        a, b = self.dist.shard(len(rows))
+        x = load_images(self.data.refs, self.student, rows[a:b]).to(self.device)
         teacher = self.teacher.embed(batch.items) if (self.cfg.mode == "asym" or self.loss.needs_teacher) else None
         self.student.train()
         freeze_batchnorm(self.student)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            emb = self.student(x).float()
+            emb = gather_rows(self.model(x).float(), self.dist, len(rows))
         loss = self.loss(emb, teacher, torch.from_numpy(batch.labels).to(self.device), mode=self.cfg.mode,
                          anchors=torch.from_numpy(batch.anchors).to(self.device))
         if not torch.isfinite(loss):
@@ -199,6 +209,9 @@ class Trainer:
         return evaluate(self.eval_set, student, db, self.cfg.mode, self.cfg.eval_data or "")
 
     def _checkpoint(self, best: bool = False) -> None:
+        if not self.dist.is_main:
+            self.dist.barrier()  # rank 0 writes; the others wait until the files are complete
+            return
         info = self.student.info
         assert info is not None
         state = {"model": self.student.state_dict(), "optimizer": self.opt.state_dict(),
@@ -211,9 +224,14 @@ class Trainer:
             save_checkpoint(self.out / "best.pt", state)
         lines = "".join(json.dumps(h) + "\n" for h in self.state["history"])
         atomic_write(self.out / "metrics.jsonl", lambda f: f.write(lines.encode()))
+        self.dist.barrier()
 
     def _record_eval(self, epoch: int) -> bool:
-        result = self.evaluate()
+        result = self.evaluate() if self.dist.is_main else None
+        if self.dist.world > 1:  # every rank keeps the same history (rank 0 evaluated)
+            shared = [result]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            result = shared[0]
         loss_sum, n = self.state["epoch_loss"]
         entry = {"epoch": epoch, "step": self.state["step"], "loss": loss_sum / n if n else None,
                  "lr": self.sched.get_last_lr()[0]}
@@ -236,7 +254,7 @@ class Trainer:
         while st["epoch"] < cfg.epochs and st["step"] < self.total_steps:
             plan = self.epoch_plan(st["epoch"])
             bar = tqdm(total=len(plan), initial=st["batch_in_epoch"], desc=f"epoch {st['epoch'] + 1}/{cfg.epochs}",
-                       unit="step", leave=False)
+                       unit="step", leave=False, disable=not self.dist.is_main)
             for i in range(st["batch_in_epoch"], len(plan)):
                 if self._refresh_due(i):
                     self.refresh_negatives()
