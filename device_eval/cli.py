@@ -16,6 +16,8 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--ivf", type=int, default=None, help="IVF lists (with --pq: approximate IVF-PQ; default exact)")
     b.add_argument("--pq", type=int, default=None, help="PQ sub-quantisers (must divide the dimension)")
     b.add_argument("--nprobe", type=int, default=16, help="IVF lists visited per query (default 16)")
+    b.add_argument("--shards", type=int, default=1,
+                   help="split into N files of contiguous ids, searched in parallel (faiss.IndexShards)")
     b.set_defaults(func=_cmd_build)
     a = sub.add_parser("add", help="add a dataset's teacher embeddings to an index (atomic)")
     a.add_argument("--index", required=True)
@@ -32,9 +34,9 @@ def _cmd_build(args: argparse.Namespace) -> None:
 
     vectors, items, space = database(args.data, args.teacher_cache)
     man = build_index(vectors, items, space, args.out, ivf=args.ivf, pq=args.pq, nprobe=args.nprobe,
-                      source=str(args.data))
+                      source=str(args.data), shards=args.shards)
     print(f"index {man['kind']}: {man['count']} × {man['dim']} ({man['teacher']}, compat key {man['compat_key']}) "
-          f"in {args.out}")
+          f"in {args.out}" + (f" ({man['shards']} shards)" if man["shards"] > 1 else ""))
 
 
 def _cmd_add(args: argparse.Namespace) -> None:

@@ -3,7 +3,8 @@
 Layout (one *generation* of files, named by the manifest, which is replaced last):
 
     INDEX/manifest.json          teacher identity, dim, compat key, count, kind, generation, file names
-    INDEX/index-000002.faiss     FAISS index; id i is row i of the items file
+    INDEX/index-000002-s0.faiss  FAISS index shard 0 (…-s1, … with --shards: contiguous id ranges,
+                                 searched together through faiss.IndexShards); id i is items row i
     INDEX/items-000002.jsonl     one {"name", "path"} per line
 
 Every change writes a new generation beside the old one (fsync'ed) and then atomically replaces the
@@ -28,7 +29,7 @@ from distill.data import RevisitedSet, TupleSplit, open_dataset
 from distill.errors import DistillError
 from distill.io import atomic_write, atomic_write_json
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: index files are a list of shards
 ADD_CHUNK = 65536
 MANIFEST_KEYS = ("format_version", "teacher", "weights_sha256", "dim", "compat_key", "count", "kind", "generation",
                  "files")
@@ -48,8 +49,20 @@ class RetrievalIndex:
 
     path: Path
     manifest: dict[str, Any]
-    index: Any
+    parts: list[Any]  # one FAISS index per shard (contiguous id ranges, in order)
     items: list[dict[str, str]]
+
+    @property
+    def index(self) -> Any:
+        """The searchable index: the single part, or a threaded `faiss.IndexShards` over the parts."""
+        if len(self.parts) == 1:
+            return self.parts[0]
+        if not hasattr(self, "_shards"):
+            shards = _faiss().IndexShards(self.dim, True, True)  # threaded, successive ids
+            for part in self.parts:
+                shards.add_shard(part)
+            self._shards = shards
+        return self._shards
 
     @property
     def dim(self) -> int:
@@ -125,8 +138,10 @@ def _check_vectors(vectors: np.ndarray, where: str | Path) -> None:
 
 
 def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[str, Any], out: str | Path,
-                ivf: int | None = None, pq: int | None = None, nprobe: int = 16, source: str = "") -> dict[str, Any]:
-    """Write a new index of `vectors` (N×d, L2-normalised) in the space `space` (teacher manifest) to `out`."""
+                ivf: int | None = None, pq: int | None = None, nprobe: int = 16, source: str = "",
+                shards: int = 1) -> dict[str, Any]:
+    """Write a new index of `vectors` (N×d, L2-normalised) in the space `space` (teacher manifest) to `out`,
+    split into `shards` files of contiguous rows (one trained quantiser shared by all)."""
     out = Path(out)
     if (out / "manifest.json").exists():
         raise DistillError(f"{out}: an index exists there; add to it with `distill index add` or choose another --out")
@@ -134,14 +149,19 @@ def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[st
         raise DistillError(f"{source or out}: {len(vectors)} vectors for {len(items)} items (need ≥ 1, equal)")
     dim = int(space["dim"])
     _check_vectors(vectors, source or out)
+    if not 1 <= shards <= len(vectors):
+        raise DistillError(f"--shards {shards}: expected 1 … {len(vectors)} (the number of vectors)")
     index, kind = new_faiss_index(dim, vectors, ivf, pq, nprobe)
-    for chunk in _chunks(vectors, f"index {kind}"):
-        index.add(chunk)
+    parts = [index] + [_faiss().clone_index(index) for _ in range(shards - 1)]
+    for r, part in enumerate(parts):
+        a, b = r * len(vectors) // shards, (r + 1) * len(vectors) // shards
+        for chunk in _chunks(vectors[a:b], f"index {kind}" + (f" shard {r}" if shards > 1 else "")):
+            part.add(chunk)
     manifest = {"format_version": FORMAT_VERSION, "teacher": space["teacher"],
                 "weights_sha256": space.get("weights_sha256"), "dim": dim, "normalization": NORMALIZATION,
                 "compat_key": manifest_compat_key(space), "count": 0, "kind": kind, "nprobe": nprobe,
                 "generation": 0, "files": {}, "sources": [], "created": _now()}
-    return _commit(out, manifest, index, items, source, len(items))
+    return _commit(out, manifest, parts, items, source, len(items))
 
 
 def add_to_index(path: str | Path, vectors: np.ndarray, items: list[dict[str, str]], space: dict[str, Any],
@@ -155,27 +175,29 @@ def add_to_index(path: str | Path, vectors: np.ndarray, items: list[dict[str, st
         raise DistillError(f"{source or path}: {len(vectors)} vectors for {len(items)} items (need ≥ 1, equal)")
     _check_vectors(vectors, source or path)
     for chunk in _chunks(vectors, "add"):
-        idx.index.add(chunk)
-    return _commit(idx.path, dict(idx.manifest), idx.index, idx.items + items, source, len(items))
+        idx.parts[-1].add(chunk)  # new ids follow the last shard's range
+    return _commit(idx.path, dict(idx.manifest), idx.parts, idx.items + items, source, len(items))
 
 
-def _commit(out: Path, manifest: dict[str, Any], index: Any, items: list[dict[str, str]], source: str,
+def _commit(out: Path, manifest: dict[str, Any], parts: list[Any], items: list[dict[str, str]], source: str,
             added: int) -> dict[str, Any]:
     """Write a new generation, then switch the manifest to it, then remove what it no longer names."""
     faiss = _faiss()
     out.mkdir(parents=True, exist_ok=True)
     gen = int(manifest["generation"]) + 1
-    files = {"index": f"index-{gen:06d}.faiss", "items": f"items-{gen:06d}.jsonl"}
-    tmp = out / f".{files['index']}.tmp"
-    faiss.write_index(index, str(tmp))
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, out / files["index"])
+    files: dict[str, Any] = {"index": [f"index-{gen:06d}-s{r}.faiss" for r in range(len(parts))],
+                             "items": f"items-{gen:06d}.jsonl"}
+    for part, name in zip(parts, files["index"], strict=True):
+        tmp = out / f".{name}.tmp"
+        faiss.write_index(part, str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, out / name)
     atomic_write(out / files["items"], lambda f: f.writelines((json.dumps(it) + "\n").encode() for it in items))
-    manifest.update(generation=gen, files=files, count=len(items), updated=_now(),
+    manifest.update(generation=gen, files=files, count=len(items), shards=len(parts), updated=_now(),
                     sources=[*manifest.get("sources", []), {"source": source, "added": added, "at": _now()}])
     atomic_write_json(out / "manifest.json", manifest)
-    keep = {"manifest.json", *files.values()}
+    keep = {"manifest.json", files["items"], *files["index"]}
     for p in out.iterdir():
         if p.name not in keep and (p.name.startswith(("index-", "items-", ".index-", ".items-"))):
             p.unlink(missing_ok=True)
@@ -204,17 +226,19 @@ def open_index(path: str | Path) -> RetrievalIndex:
     p = Path(path)
     man = read_manifest(p)
     try:
-        index = _faiss().read_index(str(p / man["files"]["index"]))
+        parts = [_faiss().read_index(str(p / name)) for name in man["files"]["index"]]
         with open(p / man["files"]["items"], encoding="utf-8") as f:
             items = [json.loads(line) for line in f]
-    except (OSError, RuntimeError, ValueError) as e:
+    except (OSError, RuntimeError, ValueError, TypeError) as e:
         raise DistillError(f"{p}: index files unreadable ({type(e).__name__}: {str(e)[:200]})") from None
-    if index.ntotal != man["count"] or len(items) != man["count"] or index.d != man["dim"]:
-        raise DistillError(f"{p}: index holds {index.ntotal}×{index.d} vectors and {len(items)} items, manifest says "
+    total = sum(part.ntotal for part in parts)
+    if total != man["count"] or len(items) != man["count"] or {part.d for part in parts} != {man["dim"]}:
+        raise DistillError(f"{p}: index holds {total}×{parts[0].d} vectors and {len(items)} items, manifest says "
                            f"{man['count']}×{man['dim']}")
-    if hasattr(index, "nprobe"):
-        index.nprobe = int(man.get("nprobe", 16))
-    return RetrievalIndex(p, man, index, items)
+    for part in parts:
+        if hasattr(part, "nprobe"):
+            part.nprobe = int(man.get("nprobe", 16))
+    return RetrievalIndex(p, man, parts, items)
 
 
 def _now() -> str:

@@ -59,7 +59,7 @@ def test_add_appends_a_new_generation_and_removes_the_old(tmp_path: Path) -> Non
     build_index(a, items(100), SPACE, tmp_path)
     man = add_to_index(tmp_path, b, items(40, "y"), SPACE, source="more")
     assert (man["count"], man["generation"]) == (140, 2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["index-000002.faiss", "items-000002.jsonl",
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index-000002-s0.faiss", "items-000002.jsonl",
                                                            "manifest.json"]
     idx = open_index(tmp_path)
     _, ids = idx.search(b[:5], 1)
@@ -130,7 +130,8 @@ def test_an_add_killed_at_any_moment_leaves_the_old_or_the_new_index(tmp_path: P
         time.sleep(full * frac)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        named = set(read_manifest(tmp_path)["files"].values()) | {"manifest.json"}
+        files = read_manifest(tmp_path)["files"]
+        named = {*files["index"], files["items"], "manifest.json"}
         mid_write += any(p.name not in named for p in tmp_path.iterdir())  # a half-written generation
         idx = open_index(tmp_path)  # always opens, whatever the moment of the kill
         assert len(idx) in (expected, expected + n_add)
@@ -150,3 +151,25 @@ def test_gaussian_distractors_match_the_real_moments() -> None:
     np.testing.assert_array_equal(fake[:10], gaussian_like(real, 10, seed=1))
     with pytest.raises(DistillError, match="at least 2 real embeddings"):
         gaussian_like(real[:1], 5)
+
+
+@pytest.mark.parametrize(("ivf", "pq"), [(None, None), (16, 16)])
+def test_sharded_index_searches_like_one_and_takes_adds(tmp_path: Path, ivf: int | None, pq: int | None) -> None:
+    x, q = synthetic(3000, 32, 6), synthetic(50, 32, 7)
+    one = build_index(x, items(3000), SPACE, tmp_path / "one", ivf=ivf, pq=pq, nprobe=16)
+    three = build_index(x, items(3000), SPACE, tmp_path / "three", ivf=ivf, pq=pq, nprobe=16, shards=3)
+    assert (one["shards"], three["shards"], len(three["files"]["index"])) == (1, 3, 3)
+    a, b = open_index(tmp_path / "one"), open_index(tmp_path / "three")
+    assert [p.ntotal for p in b.parts] == [1000, 1000, 1000]
+    sa, ia = a.search(q, 10)
+    sb, ib = b.search(q, 10)
+    np.testing.assert_allclose(sb, sa, atol=1e-5)
+    assert (ia == ib).mean() > 0.99  # ids are global across shards (only exact score ties may swap)
+    add_to_index(tmp_path / "three", x[:5], items(5, "again"), SPACE)
+    b = open_index(tmp_path / "three")
+    assert [p.ntotal for p in b.parts] == [1000, 1000, 1005] and b.items[3000]["name"] == "again0"
+    if ivf is None:
+        _, ids = b.search(x[:1], 2)
+        assert sorted(ids[0].tolist()) == [0, 3000]  # the original and its re-added copy
+    with pytest.raises(DistillError, match="--shards 0"):
+        build_index(x, items(3000), SPACE, tmp_path / "bad", shards=0)
