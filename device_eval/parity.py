@@ -34,11 +34,6 @@ def index_ranks(index: RetrievalIndex, queries: np.ndarray, data: RevisitedSet) 
     return id_to_pos[ids]  # id -1 (not found) indexes the last entry: n_db
 
 
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine of two N×d arrays."""
-    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-
-
 def require_artifact_fits(meta: Any, manifest: dict[str, Any], index_path: str | Path, where: str | Path) -> None:
     """One-line refusal of an artefact exported for another teacher space or dimension than the index's."""
     if meta.dim != manifest["dim"]:
@@ -54,6 +49,7 @@ def device_eval(artifacts: list[str], index_path: str | Path, data_path: str | P
     """PyTorch asym mAP vs each artefact's, both searched in the index, with per-query cosines."""
     from export.artifact import open_artifact
     from export.base import CannotRun
+    from export.fidelity import agreement
 
     tol = {**TOLERANCE_POINTS, **(tolerance or {})}
     index = open_index(index_path)
@@ -82,9 +78,9 @@ def device_eval(artifacts: list[str], index_path: str | Path, data_path: str | P
             continue
         got = art.embed_refs(refs, runner, desc="artefact queries")
         row["runtime_note"] = runner.note
-        cos = cosines(reference, got)
+        agree = agreement(reference, got)
         row.update(revisited_map(index_ranks(index, got, data), data.gnd), ran=True,
-                   cosine={"median": float(np.median(cos)), "min": float(cos.min())})
+                   cosine={"median": agree["cosine_median"], "min": agree["cosine_min"]})
         row["delta_points"] = {k: 100 * (row["map"][k] - rows[0]["map"][k]) for k in rows[0]["map"]}
         row["tolerance_points"] = tol[art.meta.quantization]
         row["passed"] = all(abs(d) <= row["tolerance_points"] for d in row["delta_points"].values())
