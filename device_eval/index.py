@@ -28,6 +28,7 @@ from distill.compat import NORMALIZATION, manifest_compat_key
 from distill.data import RevisitedSet, TupleSplit, open_dataset
 from distill.errors import DistillError
 from distill.io import atomic_write, atomic_write_json
+from distill.search import require_unit_rows
 
 FORMAT_VERSION = 2  # 2: index files are a list of shards
 ADD_CHUNK = 65536
@@ -131,12 +132,6 @@ def new_faiss_index(dim: int, vectors: np.ndarray, ivf: int | None, pq: int | No
     return index, kind
 
 
-def _check_vectors(vectors: np.ndarray, where: str | Path) -> None:
-    v = np.asarray(vectors[: min(len(vectors), 4096)], dtype=np.float32)
-    if len(v) and (not np.isfinite(v).all() or np.abs(np.linalg.norm(v, axis=1) - 1).max() > 1e-3):
-        raise DistillError(f"{where}: embeddings must be finite and L2-normalised")
-
-
 def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[str, Any], out: str | Path,
                 ivf: int | None = None, pq: int | None = None, nprobe: int = 16, source: str = "",
                 shards: int = 1) -> dict[str, Any]:
@@ -148,7 +143,7 @@ def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[st
     if len(vectors) != len(items) or len(vectors) == 0:
         raise DistillError(f"{source or out}: {len(vectors)} vectors for {len(items)} items (need ≥ 1, equal)")
     dim = int(space["dim"])
-    _check_vectors(vectors, source or out)
+    require_unit_rows(vectors, str(source or out))
     if not 1 <= shards <= len(vectors):
         raise DistillError(f"--shards {shards}: expected 1 … {len(vectors)} (the number of vectors)")
     index, kind = new_faiss_index(dim, vectors, ivf, pq, nprobe)
@@ -173,7 +168,7 @@ def add_to_index(path: str | Path, vectors: np.ndarray, items: list[dict[str, st
                            f"{path} of {idx.manifest['teacher']} ({idx.dim}-d): compat keys differ")
     if len(vectors) != len(items) or len(vectors) == 0:
         raise DistillError(f"{source or path}: {len(vectors)} vectors for {len(items)} items (need ≥ 1, equal)")
-    _check_vectors(vectors, source or path)
+    require_unit_rows(vectors, str(source or path))
     for chunk in _chunks(vectors, "add"):
         idx.parts[-1].add(chunk)  # new ids follow the last shard's range
     return _commit(idx.path, dict(idx.manifest), idx.parts, idx.items + items, source, len(items))

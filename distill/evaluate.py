@@ -10,7 +10,7 @@ import numpy as np
 from distill import metrics
 from distill.data import ClassSet, Dataset, ImageRef, RevisitedSet
 from distill.errors import DistillError
-from distill.search import knn
+from distill.search import knn, require_unit_rows
 
 MODES = ("teacher", "sym", "asym")
 
@@ -48,9 +48,7 @@ def load_distractors(path: str | Path, db_model: str, dim: int) -> np.ndarray:
         raise DistillError(f"{p}: --distractors expects an N×d .npy or a teacher cache directory")
     if values.ndim != 2 or values.shape[1] != dim or values.dtype.kind != "f":
         raise DistillError(f"{p}: distractors of shape {values.shape} ({values.dtype}), expected N×{dim} floats")
-    sample = np.asarray(values[: min(len(values), 1024)], dtype=np.float32)
-    if len(sample) and (not np.isfinite(sample).all() or np.abs(np.linalg.norm(sample, axis=1) - 1).max() > 1e-3):
-        raise DistillError(f"{p}: distractor embeddings must be finite and L2-normalised")
+    require_unit_rows(values, str(p), "distractor embeddings")
     return values
 
 

@@ -9,6 +9,14 @@ from distill.errors import DistillError
 CHUNK = 65536
 
 
+def require_unit_rows(values: np.ndarray, where: str, what: str = "embeddings", sample: int = 4096) -> None:
+    """One-line error unless the first `sample` rows of an N×d array are finite and L2-normalised
+    (a sample: the array may be a memory-mapped million rows)."""
+    v = np.asarray(values[: min(len(values), sample)], dtype=np.float32)
+    if len(v) and (not np.isfinite(v).all() or np.abs(np.linalg.norm(v, axis=1) - 1).max() > 1e-3):
+        raise DistillError(f"{where}: {what} must be finite and L2-normalised")
+
+
 def knn(queries: np.ndarray, database: np.ndarray | Sequence[np.ndarray], k: int | None = None
         ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k database rows for each query, best first: (scores Q×k, indices Q×k). k=None ranks all.
