@@ -51,19 +51,8 @@ class RetrievalIndex:
     path: Path
     manifest: dict[str, Any]
     parts: list[Any]  # one FAISS index per shard (contiguous id ranges, in order)
+    index: Any  # what is searched: the single part, or a threaded faiss.IndexShards over the parts
     items: list[dict[str, str]]
-
-    @property
-    def index(self) -> Any:
-        """The searchable index: the single part, or a threaded `faiss.IndexShards` over the parts."""
-        if len(self.parts) == 1:
-            return self.parts[0]
-        if not hasattr(self, "_shards"):
-            shards = _faiss().IndexShards(self.dim, True, True)  # threaded, successive ids
-            for part in self.parts:
-                shards.add_shard(part)
-            self._shards = shards
-        return self._shards
 
     @property
     def dim(self) -> int:
@@ -233,7 +222,12 @@ def open_index(path: str | Path) -> RetrievalIndex:
     for part in parts:
         if hasattr(part, "nprobe"):
             part.nprobe = int(man.get("nprobe", 16))
-    return RetrievalIndex(p, man, parts, items)
+    index = parts[0]
+    if len(parts) > 1:
+        index = _faiss().IndexShards(parts[0].d, True, True)  # threaded, successive ids
+        for part in parts:
+            index.add_shard(part)  # `parts` stays referenced by the RetrievalIndex: FAISS does not own them
+    return RetrievalIndex(p, man, parts, index, items)
 
 
 def _now() -> str:
