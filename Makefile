@@ -10,8 +10,9 @@ RUNS   := runs/demo
 TEACHER := efficientnet_lite2_gem
 STUDENT := efficientnet_lite0_gem
 CKPT    := $(RUNS)/contrastive_plus/best.pt
+WEB     := device_eval/web
 
-.PHONY: demo test lint typecheck pytest setup clean loss-table bench
+.PHONY: demo test lint typecheck pytest setup clean loss-table bench web browser-deps android-core-deps android-core-test
 
 # AML's loss table and the class-set comparison (≈40 min on 2 CPU cores); see README
 loss-table: demo
@@ -61,10 +62,36 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy distill export device_eval
 
-pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+# the browser client (device_eval/web): npm deps, then the esbuild bundle served at /demo/ by `distill serve`
+web: $(WEB)/dist/.built
 
-test: lint typecheck pytest
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB)/dist/.built: $(WEB)/node_modules/.installed $(WEB)/build.mjs $(WEB)/index.html $(wildcard $(WEB)/src/*.js)
+	cd $(WEB) && npm run build
+	touch $@
+
+# Debian's chromium for the headless browser test (Playwright's own browser is never downloaded)
+browser-deps: /usr/bin/chromium
+
+/usr/bin/chromium:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+pytest: $(STAMP) web browser-deps
+	$(BIN)/python -m pytest -q -m "not slow and not android"
+
+# the Android app's pure-JVM core: javac + JUnit 4 and Gson from Debian, golden vectors written by Python
+android-core-deps:
+	@command -v javac >/dev/null && test -f /usr/share/java/junit4.jar -a -f /usr/share/java/gson.jar \
+		-a -f /usr/share/java/hamcrest-core.jar || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq default-jdk-headless junit4 libgoogle-gson-java)
+
+android-core-test: $(STAMP) android-core-deps
+	$(BIN)/python -m pytest -q -m android
+
+test: lint typecheck android-core-test pytest
 
 clean:
 	rm -rf $(VENV) data runs

@@ -57,6 +57,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """`serve` options on `parser`."""
     parser.add_argument("--index", required=True, help="index directory (distill index build)")
     parser.add_argument("--artifact", default=None, help="exported student for POST /search/image (.onnx/.tflite)")
+    parser.add_argument("--web-artifact", default=None,
+                        help="ONNX student the browser client at /demo/ runs (default: --artifact if it is .onnx)")
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept phones on the network")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-k", type=int, default=100, help="largest k a client may ask for")
@@ -67,7 +69,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def _cmd_serve(args: argparse.Namespace) -> None:
     from device_eval.server import serve
 
-    serve(args.index, args.host, args.port, args.artifact, args.max_k, int(args.max_body_mb * (1 << 20)))
+    web = args.web_artifact
+    if web is None and args.artifact is not None and Path(args.artifact).suffix == ".onnx":
+        web = args.artifact
+    serve(args.index, args.host, args.port, args.artifact, args.max_k, int(args.max_body_mb * (1 << 20)), web)
 
 
 def add_device_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,3 +102,18 @@ def _cmd_device_eval(args: argparse.Namespace) -> None:
         print(f"result in {Path(args.json)}")
     if not result["passed"]:
         raise DistillError("device-eval: an artefact's mAP differs from PyTorch's beyond the tolerance (see table)")
+
+
+def add_goldens_arguments(parser: argparse.ArgumentParser) -> None:
+    """`client-goldens` options on `parser`."""
+    parser.add_argument("--artifact", required=True, help="float-I/O artefact (distill export onnx --quantize fp32)")
+    parser.add_argument("--out", required=True, help="golden folder (replaced)")
+    parser.add_argument("--photo", action="append", default=None,
+                        help="photo to include; repeat (default: scikit-image's bundled photos)")
+    parser.set_defaults(func=_cmd_goldens)
+
+
+def _cmd_goldens(args: argparse.Namespace) -> None:
+    from device_eval.goldens import write_goldens
+
+    print(f"goldens: {write_goldens(args.artifact, args.out, args.photo)}")

@@ -101,14 +101,14 @@ class ServerState:
         """The server-side student's embedding of an uploaded image (1×d)."""
         from PIL import Image
 
-        from distill.data.images import preprocess
+        from distill.data.images import preprocess, upright
 
         if self.runner is None:
             raise HTTPError(503, "image search is off: start the server with --artifact student.onnx|.tflite")
         try:
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
-                img = im.convert("RGB")
+                img = upright(im)
         except Exception as e:  # PIL raises many types for bad or hostile files
             raise HTTPError(422, f"upload is not a readable image ({type(e).__name__})") from None
         x = preprocess(img, self.artifact.preprocess)[None]
@@ -171,8 +171,9 @@ async def _send_json(send: Any, status: int, obj: dict) -> None:
 
 
 def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k: int = 100,
-               max_body_bytes: int = 8 << 20) -> Any:
-    """The FastAPI app serving `index_path`; nothing is loaded until the lifespan starts."""
+               max_body_bytes: int = 8 << 20, web_artifact: str | Path | None = None) -> Any:
+    """The FastAPI app serving `index_path` (and the browser client, running `web_artifact`, under /demo/);
+    nothing is loaded until the lifespan starts."""
     fastapi = _fastapi()
     from fastapi import UploadFile
     from fastapi.encoders import jsonable_encoder
@@ -239,12 +240,15 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
         return Response(server().thumbnail(item_id), media_type="image/jpeg",
                         headers={"cache-control": "public, max-age=86400"})
 
+    from device_eval.webclient import add_web_client
+
+    add_web_client(app, web_artifact, HTTPError, lambda: server().index)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
 
 def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | None = None, max_k: int = 100,
-          max_body_bytes: int = 8 << 20) -> None:
+          max_body_bytes: int = 8 << 20, web_artifact: str | Path | None = None) -> None:
     """Run the app with uvicorn until interrupted. The index is opened first, so a bad path fails fast."""
     try:
         import uvicorn
@@ -256,4 +260,9 @@ def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | N
         from export.artifact import open_artifact
 
         require_artifact_fits(open_artifact(artifact).meta, manifest, index_path, artifact)
-    uvicorn.run(create_app(index_path, artifact, max_k, max_body_bytes), host=host, port=port, log_level="info")
+    if web_artifact is not None:
+        from device_eval.webclient import open_web_model
+
+        open_web_model(web_artifact, manifest, index_path)
+    uvicorn.run(create_app(index_path, artifact, max_k, max_body_bytes, web_artifact), host=host, port=port,
+                log_level="info")

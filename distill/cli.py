@@ -237,13 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
         tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=text)
     tr.set_defaults(func=_cmd_train)
 
-    from device_eval.cli import add_device_eval_arguments, add_index_arguments, add_serve_arguments
+    from device_eval.cli import (
+        add_device_eval_arguments,
+        add_goldens_arguments,
+        add_index_arguments,
+        add_serve_arguments,
+    )
     from export.cli import add_arguments as add_export_arguments
 
     add_export_arguments(sub.add_parser("export", help="export a student to ONNX, TFLite or Core ML, with a report"))
     add_index_arguments(sub.add_parser("index", help="build, extend or inspect the hosted teacher index"))
     add_serve_arguments(sub.add_parser("serve", help="serve the teacher index over HTTP (FastAPI)"))
     add_device_eval_arguments(sub.add_parser("device-eval", help="exported-student vs PyTorch mAP through the index"))
+    add_goldens_arguments(sub.add_parser("client-goldens", help="golden vectors for the device clients' tests"))
     return p
 
 

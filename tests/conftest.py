@@ -98,3 +98,66 @@ def tiny_asym_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     Trainer(cfg, root / "run").fit()
     return {"ckpt": root / "run" / "last.pt", "calib": pkl, "bench": bench, "bench_cache": bench_cache,
             "cache": cache, "root": root}
+
+
+CLIENT_DB = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_right.png",
+             "hubble_deep_field.jpg", "brick.png", "grass.png", "gravel.png", "coins.png", "camera.png", "moon.png",
+             "horse.png", "retina.jpg")
+
+
+@pytest.fixture(scope="session")
+def client_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A real retrieval world for device clients, built offline: a *symmetric* EfficientNet-Lite0 student
+    (ImageNet weights, one training step), its fp32 ONNX export, and an index of its own embeddings of 14
+    skimage photos; the query motorcycle_left.png has one true positive, motorcycle_right (a second view)."""
+    import shutil
+
+    import skimage.data
+    import torch
+
+    from device_eval.index import build_index
+    from distill.cache import build_cache
+    from distill.data import open_dataset
+    from distill.data.images import ImageRef, load_image, preprocess
+    from distill.models import create_model
+    from distill.train import TrainConfig, Trainer
+    from export.artifact import open_artifact
+    from export.pipeline import ExportRequest, export_student
+
+    root = tmp_path_factory.mktemp("client-world")
+    photos = Path(skimage.data.__file__).parent
+    db = root / "db"
+    db.mkdir()
+    db_paths = []
+    for name in CLIENT_DB:  # grey photos stored as RGB, so every client decodes 3 channels
+        dst = db / (Path(name).stem + ".png" if name.endswith(".png") else name)
+        img = Image.open(photos / name)
+        if img.mode != "RGB":
+            img.convert("RGB").save(dst)
+        else:
+            shutil.copyfile(photos / name, dst)
+        db_paths.append(dst)
+    query = root / "motorcycle_left.png"
+    shutil.copyfile(photos / "motorcycle_left.png", query)
+    pkl = write_sfm12(root / "train", seed=700)  # sym training needs tuples; the cache only satisfies the loader
+    torch.manual_seed(0)
+    cache = build_cache(create_model("tiny_test_gem"), open_dataset(pkl), root / "train-cache")
+    cfg = TrainConfig(data=str(pkl), teacher_cache=str(cache), student="efficientnet_lite0_gem", mode="sym",
+                      loss="contrastive", mining="random", nnum=1, batch_size=1, max_steps=1)
+    Trainer(cfg, root / "run").fit()
+    ckpt = root / "run" / "last.pt"
+    report = export_student(ExportRequest(format="onnx", ckpt=str(ckpt), out=str(root / "onnx"), calib=str(pkl),
+                                          quantize="fp32", calib_count=4))
+    onnx = Path(report["artifact"])
+    art = open_artifact(onnx)
+    runner = art.runner(threads=2)
+    db_emb = art.embed_refs([ImageRef(p) for p in db_paths], runner)
+    query_emb = runner.embed(preprocess(load_image(query), art.preprocess)[None])[0]
+    names = [p.stem for p in db_paths]
+    space = {"teacher": f"student:{art.meta.student}", "weights_sha256": art.meta.checkpoint_sha256,
+             "dim": art.meta.dim}
+    build_index(db_emb, [{"name": n, "path": str(p)} for n, p in zip(names, db_paths, strict=True)], space,
+                root / "index", source=str(db))
+    return {"root": root, "ckpt": ckpt, "onnx": onnx, "index": root / "index", "compat_key": art.meta.compat_key,
+            "meta": art.meta, "db_names": names, "db_paths": db_paths, "db_embeddings": db_emb, "query": query,
+            "query_embedding": np.asarray(query_emb, np.float32), "positives": ["motorcycle_right"]}

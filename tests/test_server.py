@@ -121,6 +121,24 @@ def test_image_search_encodes_with_the_exported_student(client: TestClient, serv
     assert bad.status_code == 422 and "not a readable image" in bad.json()["error"]
 
 
+def test_uploaded_photos_are_made_upright_by_their_exif_orientation(client: TestClient, served: dict[str, Any]) -> None:
+    """A phone stores a portrait photo sideways with orientation 6; the query is the upright view."""
+    import io
+
+    from PIL import Image
+
+    upright = Image.open(served["bench"] / "jpg" / "db5.jpg").convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(buf, format="PNG", exif=exif)
+    straight = io.BytesIO()
+    upright.save(straight, format="PNG")
+    answers = [client.post("/search/image?k=3", files={"image": ("q.png", b.getvalue(), "image/png")}).json()
+               for b in (buf, straight)]
+    assert answers[0]["results"] == answers[1]["results"]
+
+
 def test_image_search_without_an_artifact_is_503(served: dict[str, Any]) -> None:
     with TestClient(create_app(served["index"])) as c:
         r = c.post("/search/image", files={"image": ("a.jpg", b"x", "image/jpeg")})

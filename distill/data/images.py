@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from distill.errors import DistillError
 from distill.models.net import PreprocessConfig
@@ -40,6 +40,14 @@ def load_image(path: str | Path) -> Image.Image:
         raise DistillError(f"{p}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DistillError(f"{p}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """A query photo as a gallery shows it: rotated/mirrored by its EXIF orientation, as RGB.
+
+    Device clients (app, browser, POST /search/image) make queries upright; dataset images are read as
+    stored (`load_image`), as the published benchmark protocols do."""
+    return ImageOps.exif_transpose(img).convert("RGB")
 
 
 def preprocess(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:

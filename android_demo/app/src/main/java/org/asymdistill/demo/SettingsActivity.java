@@ -1,0 +1,52 @@
+package org.asymdistill.demo;
+
+import android.app.Activity;
+import android.os.Bundle;
+import android.view.View;
+import android.view.inputmethod.EditorInfo;
+import android.widget.EditText;
+import android.widget.TextView;
+import org.asymdistill.client.ClientException;
+
+/**
+ * The server URL. Saved only when {@code IndexClient.parseServerUrl} accepts it; MainActivity notices the
+ * change in onResume and checks the new server's index against the model.
+ */
+public final class SettingsActivity extends Activity {
+    private EditText url;
+    private TextView error;
+
+    @Override
+    protected void onCreate(Bundle savedInstanceState) {
+        super.onCreate(savedInstanceState);
+        setContentView(R.layout.activity_settings);
+        url = findViewById(R.id.server_url);
+        error = findViewById(R.id.error);
+        if (savedInstanceState == null) {
+            url.setText(ServerSettings.serverUrl(this));
+        }
+        String info = getIntent().getStringExtra(MainActivity.EXTRA_MODEL_INFO);
+        ((TextView) findViewById(R.id.model_info)).setText(
+                info == null || info.isEmpty() ? "Model: not loaded" : "Model: " + info);
+
+        findViewById(R.id.save).setOnClickListener(v -> save());
+        findViewById(R.id.use_default).setOnClickListener(v -> url.setText(ServerSettings.DEFAULT_URL));
+        url.setOnEditorActionListener((v, actionId, event) -> {
+            if (actionId == EditorInfo.IME_ACTION_DONE) {
+                save();
+                return true;
+            }
+            return false;
+        });
+    }
+
+    private void save() {
+        try {
+            ServerSettings.setServerUrl(this, url.getText().toString());
+            finish();
+        } catch (ClientException e) {
+            error.setText(e.getMessage());
+            error.setVisibility(View.VISIBLE);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+package org.asymdistill.client;
+
+import com.google.gson.Gson;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * The {@code POST /search} contract of {@code distill serve}: request bodies, response parsing and
+ * the mapping of HTTP errors to messages a user can act on. No I/O here (see {@link IndexClient}).
+ */
+public final class SearchCodec {
+    private static final Gson GSON = new Gson();
+
+    private SearchCodec() {
+    }
+
+    /** The JSON body of a search for {@code embedding} (finite, unit length) under {@code compatKey}. */
+    public static String request(float[] embedding, int k, String compatKey) {
+        JsonObject body = new JsonObject();
+        body.add("embedding", GSON.toJsonTree(embedding));
+        body.addProperty("k", k);
+        body.addProperty("compat_key", compatKey);
+        return GSON.toJson(body);
+    }
+
+    /** A successful answer: hits best first. */
+    public static final class Result {
+        private int k;
+        private boolean renormalized;
+        private List<SearchHit> results;
+
+        private Result() {
+        }
+
+        /** Hits, best first. */
+        public List<SearchHit> hits() {
+            return Collections.unmodifiableList(results);
+        }
+
+        /** The server rescaled the embedding (its norm was not 1 within 1e-3). */
+        public boolean renormalized() {
+            return renormalized;
+        }
+
+        /** Hits asked for. */
+        public int k() {
+            return k;
+        }
+    }
+
+    /** Parses the server's answer with HTTP {@code status}; errors become a {@link ClientException}. */
+    public static Result response(int status, String body) throws ClientException {
+        if (status != 200) {
+            throw error(status, body);
+        }
+        Result r;
+        try {
+            r = GSON.fromJson(body, Result.class);
+        } catch (JsonParseException | IllegalStateException e) {
+            throw badResponse("search answer is not the expected JSON");
+        }
+        if (r == null || r.results == null) {
+            throw badResponse("search answer has no results list");
+        }
+        List<SearchHit> hits = new ArrayList<>(r.results);
+        for (int i = 0; i < hits.size(); i++) {
+            SearchHit h = hits.get(i);
+            if (h == null || !h.complete() || h.rank() != i + 1
+                    || (i > 0 && h.score() > hits.get(i - 1).score() + 1e-6)) {
+                throw badResponse("search answer is not ranked best first at position " + (i + 1));
+            }
+        }
+        r.results = hits;
+        return r;
+    }
+
+    /** The error an HTTP status and its {@code {"error": ...}} body stand for, in words for the user. */
+    public static ClientException error(int status, String body) {
+        String detail = errorText(body);
+        switch (status) {
+            case 409:
+                return new ClientException(ClientException.Kind.INCOMPATIBLE_MODEL, status,
+                        "The server's index was built for another teacher: this model cannot query it (" + detail + ")");
+            case 422:
+                return new ClientException(ClientException.Kind.REJECTED_QUERY, status,
+                        "The server rejected the query: " + detail);
+            case 413:
+                return new ClientException(ClientException.Kind.TOO_LARGE, status, "Request too large: " + detail);
+            case 503:
+                return new ClientException(ClientException.Kind.UNAVAILABLE, status,
+                        "The server cannot answer yet: " + detail);
+            case 404:
+                return new ClientException(ClientException.Kind.NOT_FOUND, status, "Not found: " + detail);
+            default:
+                return new ClientException(ClientException.Kind.BAD_RESPONSE, status,
+                        "The server answered HTTP " + status + ": " + detail);
+        }
+    }
+
+    /** The {@code error} field of a JSON error body, or a short excerpt of a body that is not one. */
+    static String errorText(String body) {
+        try {
+            JsonElement e = JsonParser.parseString(body);
+            if (e.isJsonObject() && e.getAsJsonObject().has("error")) {
+                return e.getAsJsonObject().get("error").getAsString();
+            }
+        } catch (JsonParseException | IllegalStateException | UnsupportedOperationException ignored) {
+            // not our JSON: fall through to the excerpt
+        }
+        String text = body == null ? "" : body.replaceAll("\\s+", " ").trim();
+        return text.isEmpty() ? "no details" : text.substring(0, Math.min(120, text.length()));
+    }
+
+    private static ClientException badResponse(String what) {
+        return new ClientException(ClientException.Kind.BAD_RESPONSE, 200, "The server's " + what);
+    }
+}
