@@ -1,11 +1,45 @@
 """Shared fixtures: miniature datasets in the published formats, written to tmp dirs."""
 
 import pickle
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+
+@contextmanager
+def running_server(args: list[str], wait_s: float = 30.0) -> Iterator[str]:
+    """`distill serve ARGS` on a free loopback port; yields its base URL once /healthz answers, then stops it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", *args, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=1):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server did not answer /healthz within {wait_s:.0f} s")
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def write_image(path: Path, seed: int, size: tuple[int, int] = (48, 40)) -> Path:

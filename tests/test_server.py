@@ -3,10 +3,6 @@ generated requests against the OpenAPI schema (schemathesis), and one real uvico
 
 import io
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +23,7 @@ from distill.cache import load_cache
 from distill.cli import main
 from export.artifact import open_artifact
 from export.pipeline import ExportRequest, export_student
+from tests.conftest import running_server
 
 
 @pytest.fixture(scope="module")
@@ -177,32 +174,11 @@ def test_generated_requests_never_get_a_5xx(served: dict[str, Any], mode: str) -
     assert len(seen) >= 5 * 10 and any(400 <= c < 500 for c in seen)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_real_server_on_loopback(served: dict[str, Any]) -> None:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", "--index", str(served["index"]),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
-                    assert json.load(r)["count"] == 8
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not answer /healthz within 20 s")
+    with running_server(["--index", str(served["index"])]) as base:
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+            assert json.load(r)["count"] == 8
         body = json.dumps({"embedding": served["db"][6].tolist(), "compat_key": served["key"], "k": 2}).encode()
         req = urllib.request.Request(base + "/search", data=body, headers={"content-type": "application/json"})
         with urllib.request.urlopen(req, timeout=5) as r:
             assert json.load(r)["results"][0]["name"] == "db6"
-    finally:
-        proc.terminate()
-        proc.wait(10)

@@ -4,10 +4,6 @@ the page itself in headless Chromium searching a real `distill serve` (needs `ma
 import json
 import shutil
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +18,7 @@ from device_eval.server import create_app
 from distill.cli import main
 from distill.data.images import load_image, preprocess
 from distill.models.net import PreprocessConfig
+from tests.conftest import running_server
 
 WEB = Path(webclient.__file__).parent / "web"
 REPO = WEB.parents[1]
@@ -86,25 +83,6 @@ def test_demo_routes(client_world: dict[str, Any], tmp_path: Path, monkeypatch: 
     assert main(["serve", "--index", str(w["index"]), "--web-artifact", str(w["ckpt"])]) == 2
 
 
-def start_server(args: list[str]) -> tuple[subprocess.Popen, str]:
-    """`distill serve` on a free loopback port, once /healthz answers."""
-    from tests.test_server import free_port
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", *args, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1):
-                return proc, base
-        except (urllib.error.URLError, ConnectionError):
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            time.sleep(0.1)
-    proc.terminate()
-    pytest.fail("server did not answer /healthz within 30 s")
-
-
 def test_browser_encodes_and_searches(client_world: dict[str, Any], tmp_path: Path) -> None:
     """Upload the query photo in headless Chromium: top result a true positive, the browser's embedding that
     of Python onnxruntime; a non-image, an unreachable server and a model for another teacher are explained."""
@@ -115,14 +93,10 @@ def test_browser_encodes_and_searches(client_world: dict[str, Any], tmp_path: Pa
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("not a photo")
     shot = tmp_path / "web_demo.png"
-    proc, base = start_server(["--index", str(w["index"]), "--artifact", str(w["onnx"])])
-    try:
+    with running_server(["--index", str(w["index"]), "--artifact", str(w["onnx"])]) as base:
         opts = {"base": base, "query": str(w["query"]), "notImage": str(not_image), "screenshot": str(shot)}
         r = subprocess.run(["node", "tests/e2e.mjs", json.dumps(opts)], cwd=WEB, capture_output=True, text=True,
                            timeout=180)
-    finally:
-        proc.terminate()
-        proc.wait(10)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     search = out["search"]
