@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from distill.compat import space_identity
 from distill.data.images import load_image, preprocess, upright
 from distill.errors import DistillError
 from distill.models.net import PreprocessConfig
@@ -149,10 +148,8 @@ def _server_responses(artifact: Any, embeddings: np.ndarray, names: list[str], o
     from device_eval.server import create_app
 
     m = artifact.meta
-    space = (space_identity(m.teacher, m.teacher_weights_sha256, m.dim) if m.mode == "asym"
-             else space_identity(f"student:{m.student}", m.checkpoint_sha256, m.dim))
     index_dir = out / "index"
-    build_index(embeddings, [{"name": n, "path": ""} for n in names], space, index_dir, source="goldens")
+    build_index(embeddings, [{"name": n, "path": ""} for n in names], m.space(), index_dir, source="goldens")
     q = embeddings[0].tolist()
     requests = {
         "search_ok": ("post", "/search", {"embedding": q, "k": 3, "compat_key": m.compat_key}, "ok"),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from distill.compat import NORMALIZATION, compat_key
+from distill.compat import NORMALIZATION, manifest_compat_key, space_identity
 from distill.errors import DistillError
 from distill.models.net import RetrievalNet
 from distill.models.weights import sha256_file
@@ -45,6 +45,11 @@ class ArtifactMetadata:
     created: str
     version: int = FORMAT_VERSION
 
+    def space(self) -> dict[str, Any]:
+        """The embedding space the student's outputs live in (what an index must hold to be searched)."""
+        return student_space(self.mode, self.teacher, self.teacher_weights_sha256, self.student,
+                             self.checkpoint_sha256, self.dim)
+
     def to_json(self) -> str:
         """The stored form."""
         return json.dumps(asdict(self), sort_keys=True)
@@ -60,22 +65,27 @@ class ArtifactMetadata:
             raise DistillError(f"{where}: unreadable {METADATA_KEY} metadata ({type(e).__name__}: {e})") from None
 
 
+def student_space(mode: str, teacher: str, teacher_weights_sha256: str | None, student: str,
+                  checkpoint_sha256: str, dim: int) -> dict[str, Any]:
+    """An asymmetric student lives in its teacher's space; a symmetric one in its own, identified by its
+    checkpoint (`distill.compat.space_identity` fields)."""
+    if mode == "asym":
+        return space_identity(teacher, teacher_weights_sha256, dim)
+    return space_identity(f"student:{student}", checkpoint_sha256, dim)
+
+
 def build_metadata(model: RetrievalNet, state: dict[str, Any], ckpt: str | Path, fmt: str, quantization: str,
                    layout: str = "NCHW") -> ArtifactMetadata:
-    """Metadata of `model` (rebuilt from checkpoint `ckpt` with contents `state`) exported as `fmt`.
-
-    An asymmetric student lives in its teacher's space, so its key is the teacher's; a symmetric one
-    lives in its own, keyed by the checkpoint itself."""
+    """Metadata of `model` (rebuilt from checkpoint `ckpt` with contents `state`) exported as `fmt`; its
+    compat key is that of the student's space (`student_space`)."""
     assert model.info is not None
     teacher = state.get("teacher_manifest") or {}
     mode = state.get("config", {}).get("mode", "asym")
     ck_sha = sha256_file(ckpt)
-    if mode == "asym":
-        if not teacher:
-            raise DistillError(f"{ckpt}: asymmetric checkpoint without a teacher manifest; cannot key the export")
-        key = compat_key(teacher["teacher"], teacher.get("weights_sha256"), model.dim)
-    else:
-        key = compat_key(f"student:{model.info.preset}", ck_sha, model.dim)
+    if mode == "asym" and not teacher:
+        raise DistillError(f"{ckpt}: asymmetric checkpoint without a teacher manifest; cannot key the export")
+    key = manifest_compat_key(student_space(mode, str(teacher.get("teacher", "")), teacher.get("weights_sha256"),
+                                            model.info.preset, ck_sha, model.dim))
     pre = model.info.preprocess
     return ArtifactMetadata(
         format=fmt, quantization=quantization, student=model.info.preset, mode=mode, dim=model.dim,

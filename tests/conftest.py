@@ -188,10 +188,8 @@ def client_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     db_emb = art.embed_refs([ImageRef(p) for p in db_paths], runner)
     query_emb = runner.embed(preprocess(load_image(query), art.preprocess)[None])[0]
     names = [p.stem for p in db_paths]
-    space = {"teacher": f"student:{art.meta.student}", "weights_sha256": art.meta.checkpoint_sha256,
-             "dim": art.meta.dim}
-    build_index(db_emb, [{"name": n, "path": str(p)} for n, p in zip(names, db_paths, strict=True)], space,
-                root / "index", source=str(db))
+    build_index(db_emb, [{"name": n, "path": str(p)} for n, p in zip(names, db_paths, strict=True)],
+                art.meta.space(), root / "index", source=str(db))
     return {"root": root, "ckpt": ckpt, "onnx": onnx, "index": root / "index", "compat_key": art.meta.compat_key,
             "meta": art.meta, "db_names": names, "db_paths": db_paths, "db_embeddings": db_emb, "query": query,
             "query_embedding": np.asarray(query_emb, np.float32), "positives": ["motorcycle_right"]}
