@@ -7,6 +7,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from distill.errors import DistillError
 
 if TYPE_CHECKING:
@@ -22,6 +24,19 @@ def _cmd_build_demo(args: argparse.Namespace) -> None:
     print(f"built {manifest['files']} files in {out}: test {s['test']['n_queries']} queries / "
           f"{s['test']['n_db']} database images ({out / 'test'}), train {s['train']['train']['images']} "
           f"images in {s['train']['train']['clusters']} clusters ({out / 'train'}), classes ({out / 'classes'})")
+
+
+def _cmd_build_pool(args: argparse.Namespace) -> None:
+    from distill.data.pool import SOURCES, PoolOptions, build_pool, summary_line
+    from distill.data.pool_sources import WALLPAPER_DEBS
+
+    opts = PoolOptions(sources=tuple(s for s in SOURCES if not getattr(args, f"no_{s}")), demo=args.demo,
+                       sources_dir=args.sources, packages=tuple(args.package or WALLPAPER_DEBS),
+                       from_dirs=tuple(args.from_dirs), video_step=args.video_step, max_side=args.max_side,
+                       max_per_source=args.max_per_source, seed=args.seed, exclude_near=args.exclude_near,
+                       teacher_cache=args.teacher_cache, near_cosine=args.near_cosine, skip_bad=args.skip_bad,
+                       skip_missing=args.skip_missing)
+    print(summary_line(build_pool(args.out, opts), args.out))
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -42,10 +57,21 @@ def _cmd_cache_teacher(args: argparse.Namespace) -> None:
     data = open_dataset(args.data, split=args.split)
     teacher = create_model(args.teacher, weights=args.weights)
     dist = init_distributed(default_device())  # under torchrun: each rank encodes a shard
+    views, info = None, None
+    if args.views:
+        from distill.data.views import Augment, augment_dict, photo_views
+
+        if args.views < 2:
+            raise DistillError(f"--views {args.views}: expected ≥ 2 views per image (views of a photo are positives)")
+        rng = np.random.default_rng(args.view_seed)
+        views = photo_views(len(data.refs), args.views, rng, Augment())
+        info = {"per_image": args.views, "seed": args.view_seed, "photo_size": args.photo_size,
+                "augment": augment_dict(Augment()), "whole_first": True}
     out = build_cache(teacher, data, args.out, batch_size=args.batch_size, dtype=args.dtype, workers=args.workers,
-                      dist=dist)
+                      dist=dist, views=views, views_info=info)
     if dist.is_main:
-        print(f"teacher cache: {len(data.refs)} × {teacher.dim} {args.dtype} embeddings in {out}"
+        rows = f"{len(views)} views ({args.views} per image) of {len(data.refs)} images" if views else len(data.refs)
+        print(f"teacher cache: {rows} × {teacher.dim} {args.dtype} embeddings in {out}"
               + (f" ({dist.world} processes)" if dist.world > 1 else ""))
 
 
@@ -132,6 +158,15 @@ TRAIN_FLAGS = {  # flag: (type, help); all default to None so YAML values are ke
     "checkpoint_every": (int, "steps between checkpoints (default 0 = each epoch)"),
     "seed": (int, "default 0"),
     "max_steps": (int, "stop after this many steps (smoke runs)"),
+    "views_per_photo": (int, "view training: views of each photo in a batch (default 2)"),
+    "heldout_photos": (float, "view training: share of photos held out for λ and best.pt (default 0.1)"),
+    "photo_size": (int, "view training with --teacher-online: side of the square photos (default 384)"),
+    "projection_views": (int, "view training: training views of the projection's ridge fit (default 8192)"),
+    "device": (str, "cuda or cpu (default: cuda when present)"),
+    "optimizer": (str, "adam (default) or adamw"),
+    "warmup_steps": (int, "linear learning-rate warm-up steps (default 0)"),
+    "test_data": (str, "revisited test set reported once before and once after training (never selects)"),
+    "test_teacher_cache": (str, "teacher cache of --test-data"),
 }
 
 
@@ -142,6 +177,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     overrides = {k: getattr(args, k) for k in TRAIN_FLAGS}
     overrides["teacher_online"] = True if args.teacher_online else None
+    overrides["views"] = True if args.views else None
     if args.loss_param:
         overrides["loss_params"] = dict(_parse_param(p) for p in args.loss_param)
     cfg = config_from_sources(args.config, overrides)
@@ -154,10 +190,21 @@ def _cmd_train(args: argparse.Namespace) -> None:
     first = state["history"][0] if state["history"] else {}
     if "projection_init" in state:
         pi = state["projection_init"]
-        print(f"projection initialised by ridge regression on {int(pi['images'])} training images: λ {pi['ridge']:g}, "
+        what = "views" if trainer.views is not None else "training images"
+        print(f"projection initialised by ridge regression on {int(pi['images'])} {what}: λ {pi['ridge']:g}, "
               f"mean cosine to the teacher {pi['train_cosine']:.3f} (held-out {pi['heldout_cosine']:.3f})")
     print(f"trained {state['step']} steps ({cfg.loss}, {cfg.mode}, {cfg.student})"
           + (f" on {dist.world} processes" if dist.world > 1 else ""))
+    if "heldout" in last:
+        print(f"held-out views ({last['heldout']['views']}): cosine to the teacher "
+              f"{first['heldout']['cosine']:.3f} → {last['heldout']['cosine']:.3f}, asym mAP among views "
+              f"{100 * first['heldout']['map']:.2f} → {100 * last['heldout']['map']:.2f}")
+    for key in ("test_before", "test"):
+        if key in state:
+            from distill.train.report import format_test
+
+            print(("before training: " if key == "test_before" else "after training (best.pt): ")
+                  + format_test(state[key]))
     for key, names in (("map", ("easy", "medium", "hard")), ("recall", ("1", "2", "4", "8"))):
         if key in last:
             label = "mAP" if key == "map" else "R@"
@@ -197,6 +244,27 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--out", default="data/demo")
     bd.add_argument("--sources", default=None, help="where source .deb packages are cached (default OUT/../sources)")
     bd.set_defaults(func=_cmd_build_demo)
+    bp = data.add_parser("build-pool", help="build an unlabelled pool of real photos (none from the demo test set)")
+    bp.add_argument("--out", default="data/pool")
+    bp.add_argument("--demo", default="data/demo", help="the demo whose training images join the pool")
+    bp.add_argument("--sources", default=None, help="where source .deb packages are cached (default OUT/../sources)")
+    bp.add_argument("--package", action="append", default=None, metavar="PKG",
+                    help="Debian wallpaper package (repeatable; default: the built-in list)")
+    bp.add_argument("--from", dest="from_dirs", action="append", default=[], metavar="DIR",
+                    help="a folder of your own photos, searched recursively (repeatable)")
+    for name in ("demo", "opencv", "skimage", "debian"):
+        bp.add_argument(f"--no-{name}", action="store_true", help=f"leave out the {name} images")
+    bp.add_argument("--video-step", type=int, default=12, help="keep every N-th video frame")
+    bp.add_argument("--max-side", type=int, default=640, help="longest side of the written JPEGs")
+    bp.add_argument("--max-per-source", type=int, default=None, help="seeded random cap per source")
+    bp.add_argument("--seed", type=int, default=0)
+    bp.add_argument("--exclude-near", default=None, metavar="TESTDIR",
+                    help="drop pool images near this test set (needs --teacher-cache)")
+    bp.add_argument("--teacher-cache", default=None, metavar="CACHE", help="teacher cache of --exclude-near")
+    bp.add_argument("--near-cosine", type=float, default=0.9, help="drop at or above this cosine (default 0.9)")
+    bp.add_argument("--skip-bad", action="store_true", help="skip (and record) unreadable images instead of failing")
+    bp.add_argument("--skip-missing", action="store_true", help="skip Debian packages that cannot be fetched")
+    bp.set_defaults(func=_cmd_build_pool)
 
     sub.add_parser("models", help="list model presets").set_defaults(func=_cmd_models)
 
@@ -209,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     ct.add_argument("--batch-size", type=int, default=32)
     ct.add_argument("--workers", type=int, default=0)
+    ct.add_argument("--views", type=int, default=0, metavar="K",
+                    help="cache K augmented views per image (function matching) instead of the whole images")
+    ct.add_argument("--view-seed", type=int, default=0, help="seed of the views' augmentation parameters")
+    ct.add_argument("--photo-size", type=int, default=384, help="side of the square photos views are rendered from")
     ct.set_defaults(func=_cmd_cache_teacher)
 
     ev = sub.add_parser("eval", help="retrieval evaluation: teacher, sym or asym")
@@ -231,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="run folder: last.pt, best.pt, config.yaml, metrics.jsonl")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt (if any)")
     tr.add_argument("--teacher-online", action="store_true", help="run the teacher every step instead of the cache")
+    tr.add_argument("--views", action="store_true",
+                    help="function matching on consistent views of a photo pool (implied by a view cache)")
     tr.add_argument("--loss-param", action="append", default=[], metavar="NAME=VALUE",
                     help="loss hyper-parameter, e.g. margin=0.5 (repeatable)")
     for name, (typ, text) in TRAIN_FLAGS.items():

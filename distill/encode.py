@@ -7,6 +7,7 @@ import torch
 from tqdm import tqdm
 
 from distill.data.images import ImageDataset, ImageRef
+from distill.data.views import ViewParams, render_views
 from distill.models.net import RetrievalNet
 
 
@@ -29,6 +30,20 @@ def iter_batches(model: RetrievalNet, refs: Sequence[ImageRef], batch_size: int 
         for x in loader:
             yield model(x.to(device)).float().cpu().numpy()
             bar.update(len(x))
+
+
+def iter_view_batches(model: RetrievalNet, photos: torch.Tensor, views: ViewParams, batch_size: int = 32,
+                      desc: str = "encode views") -> Iterator[np.ndarray]:
+    """Yield embeddings of `views` of `photos` rendered at the model's input size, on the photos' device."""
+    if model.info is None:
+        raise ValueError("model has no preprocessing info: build it with create_model")
+    cfg = model.info.preprocess
+    model = model.to(photos.device).eval()
+    with torch.inference_mode(), tqdm(total=len(views), desc=desc, unit="view", leave=False) as bar:
+        for s in range(0, len(views), batch_size):
+            part = views.take(np.arange(s, min(s + batch_size, len(views))))
+            yield model(render_views(photos, part, cfg)).float().cpu().numpy()
+            bar.update(len(part))
 
 
 def encode(model: RetrievalNet, refs: Sequence[ImageRef], batch_size: int = 32, workers: int = 0,

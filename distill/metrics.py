@@ -131,13 +131,16 @@ def revisited_ap(ranking: np.ndarray, ok: np.ndarray, junk: np.ndarray, ks: Sequ
     return float(aps[0]), prs[0]
 
 
-def revisited_map(ranks: np.ndarray, gnd: list[dict[str, Any]], ks: Sequence[int] = (1, 5, 10)
-                  ) -> dict[str, dict[str, Any]]:
+def revisited_map(ranks: np.ndarray, gnd: list[dict[str, Any]], ks: Sequence[int] = (1, 5, 10),
+                  per_query: bool = False) -> dict[str, dict[str, Any]]:
     """mAP and mP@k of the Easy/Medium/Hard setups from `easy`/`hard`/`junk` ground truth, as floats in
-    [0, 1]: {"map": {setup: v}, "mp": {setup: {str(k): v}}}. Setups where no query has a positive are
-    left out. Medium concatenates easy and hard, as revisitop does."""
+    [0, 1]: {"map": {setup: v}, "mp": {setup: {str(k): v}}} (and, with `per_query`, "ap": {setup: AP of
+    each query, NaN where it has no positive}). Setups where no query has a positive are left out.
+    Medium concatenates easy and hard, as revisitop does."""
     ks = _ks(ks)
     out: dict[str, dict[str, Any]] = {"map": {}, "mp": {}}
+    if per_query:
+        out["ap"] = {}
     if not isinstance(gnd, list | tuple):
         raise DistillError(f"gnd must be a list of dicts with 'easy', 'hard' and 'junk', got {type(gnd)}")
     parts = []
@@ -160,7 +163,28 @@ def revisited_map(ranks: np.ndarray, gnd: list[dict[str, Any]], ks: Sequence[int
             continue
         out["map"][setup] = float(m)
         out["mp"][setup] = {str(k): float(v) for k, v in zip(ks, mp, strict=True)}
+        if per_query:
+            out["ap"][setup] = aps
     return out
+
+
+def bootstrap_interval(aps: np.ndarray, ref_aps: np.ndarray | None = None, n: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval over queries of mean(`aps`), or, with `ref_aps` (the same queries'
+    APs of a reference such as the teacher), of the ratio mean(aps) / mean(ref_aps) with the queries
+    resampled jointly. Queries with NaN AP (no positive) are left out."""
+    a = np.asarray(aps, np.float64)
+    r = None if ref_aps is None else np.asarray(ref_aps, np.float64)
+    keep = ~np.isnan(a) if r is None else ~(np.isnan(a) | np.isnan(r))
+    if not keep.any():
+        raise DistillError("bootstrap: no query has a positive")
+    a = a[keep]
+    idx = np.random.default_rng(seed).integers(0, len(a), (n, len(a)))
+    stat = a[idx].mean(1)
+    if r is not None:
+        stat = stat / np.maximum(r[keep][idx].mean(1), 1e-12)
+    lo, hi = np.quantile(stat, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 
 def _class_relevance(ranks: Any, query_labels: Any, db_labels: Any) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Exact k-NN by inner product with FAISS (embeddings are L2-normalised, so this is cosine)."""
+"""Exact k-NN by inner product (embeddings are L2-normalised, so this is cosine): FAISS, or torch where
+FAISS is not installed (e.g. a GPU machine without it; fine for evaluation-sized sets)."""
 
 from collections.abc import Sequence
 
@@ -23,8 +24,6 @@ def knn(queries: np.ndarray, database: np.ndarray | Sequence[np.ndarray], k: int
 
     `database` may be a list of N_i×d parts (e.g. a test database then 1M distractors), searched as
     their concatenation without copying them into one array."""
-    import faiss
-
     q = np.ascontiguousarray(queries, dtype=np.float32)
     parts = [database] if isinstance(database, np.ndarray) else list(database)
     dims = {p.shape[1] if p.ndim == 2 else -1 for p in parts}
@@ -33,6 +32,10 @@ def knn(queries: np.ndarray, database: np.ndarray | Sequence[np.ndarray], k: int
                            f"{[p.shape for p in parts]} must be N×d with the same d")
     if not np.isfinite(q).all():
         raise DistillError("embeddings contain NaN or inf")
+    try:
+        import faiss
+    except ImportError:
+        return _torch_knn(q, parts, k)
     index = faiss.IndexFlatIP(q.shape[1])
     for part in parts:
         for start in range(0, len(part), CHUNK):
@@ -43,3 +46,16 @@ def knn(queries: np.ndarray, database: np.ndarray | Sequence[np.ndarray], k: int
     k = index.ntotal if k is None else min(k, index.ntotal)
     scores, idx = index.search(q, k)
     return scores, idx.astype(np.int64)
+
+
+def _torch_knn(q: np.ndarray, parts: Sequence[np.ndarray], k: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The same search with torch (exact; the whole score matrix is held, so for evaluation-sized sets)."""
+    import torch
+
+    db = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
+    if not np.isfinite(db).all():
+        raise DistillError("embeddings contain NaN or inf")
+    scores = torch.from_numpy(q) @ torch.from_numpy(db).T
+    kk = len(db) if k is None else min(k, len(db))
+    top, idx = torch.topk(scores, kk, dim=1)  # sorted, best first
+    return top.numpy(), idx.numpy().astype(np.int64)

@@ -27,7 +27,7 @@ def value(name: str, mode: str, **kw: float) -> float:
 
 def test_registry_lists_every_loss_of_both_papers() -> None:
     assert set(list_losses()) == {"contrastive", "contrastive_plus", "regression", "triplet", "multi_similarity",
-                                  "rkd", "darkrank", "relaxed_contrastive"}
+                                  "rkd", "darkrank", "relaxed_contrastive", "infonce", "infonce_plus"}
     with pytest.raises(DistillError, match="unknown loss 'foo'"):
         create_loss("foo")
     with pytest.raises(DistillError, match="bad parameters"):
@@ -125,8 +125,38 @@ def test_relaxed_contrastive_soft_labels() -> None:
     assert float(got) == pytest.approx(sum(terms) / 6, abs=1e-12)
 
 
+def test_infonce_keys_are_own_teacher_and_other_photos() -> None:
+    # ASYM rows; the other view of the anchor's photo (same label) is no key. τ = 1:
+    # a0: keys g0 (own, 1), g2 (0), g3 (-1)   -> log(e^1 + e^0 + e^-1) - 1
+    # a1: keys g1 (own, .8), g2 (1), g3 (0)   -> log(e^.8 + e^1 + e^0) - .8
+    # a2: keys g2 (own, .8), g0 (.6), g1 (1)  -> log(e^.8 + e^.6 + e^1) - .8
+    # a3: keys g3 (own, -.8), g0 (.8), g1 (0) -> log(e^-.8 + e^.8 + e^0) + .8
+    e = math.exp
+    rows = [math.log(e(1) + e(0) + e(-1)) - 1, math.log(e(.8) + e(1) + e(0)) - .8,
+            math.log(e(.8) + e(.6) + e(1)) - .8, math.log(e(-.8) + e(.8) + e(0)) + .8]
+    assert value("infonce", "asym", temperature=1.0) == pytest.approx(sum(rows) / 4, abs=1e-12)
+    # τ = 0.5 doubles every logit: a0 -> log(e^2 + e^0 + e^-2) - 2
+    half = [math.log(e(2) + e(0) + e(-2)) - 2, math.log(e(1.6) + e(2) + e(0)) - 1.6,
+            math.log(e(1.6) + e(1.2) + e(2)) - 1.6, math.log(e(-1.6) + e(1.6) + e(0)) + 1.6]
+    assert value("infonce", "asym", temperature=0.5) == pytest.approx(sum(half) / 4, abs=1e-12)
+    # infonce_plus = −mean s(a,a) + w · infonce; s(a,a) = 1, .8, .8, -.8 (mean .45)
+    assert value("infonce_plus", "asym", temperature=1.0, weight=0.25) == pytest.approx(
+        -0.45 + 0.25 * sum(rows) / 4, abs=1e-12)
+    with pytest.raises(DistillError, match="works in mode"):
+        value("infonce", "sym")
+
+
+def test_infonce_with_distinct_labels_is_cross_entropy_over_the_batch() -> None:
+    # every item its own photo: all teacher rows are keys, i.e. plain softmax cross-entropy on the diagonal
+    s = torch.nn.functional.normalize(torch.randn(5, 3, dtype=torch.float64), dim=1)
+    t = torch.nn.functional.normalize(torch.randn(5, 3, dtype=torch.float64), dim=1)
+    want = torch.nn.functional.cross_entropy(s @ t.T / 0.1, torch.arange(5))
+    got = create_loss("infonce", temperature=0.1)(s, t, torch.arange(5), mode="asym")
+    assert float(got) == pytest.approx(float(want), abs=1e-12)
+
+
 @pytest.mark.parametrize("name", ["contrastive", "contrastive_plus", "regression", "triplet", "multi_similarity",
-                                  "rkd", "darkrank", "relaxed_contrastive"])
+                                  "rkd", "darkrank", "relaxed_contrastive", "infonce", "infonce_plus"])
 def test_gradients_float64(name: str) -> None:
     g = torch.Generator().manual_seed(0)
     raw = torch.randn(6, 5, dtype=torch.float64, generator=g, requires_grad=True)
@@ -140,7 +170,8 @@ def test_gradients_float64(name: str) -> None:
         assert torch.autograd.gradcheck(f, (raw,), eps=1e-6, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["regression", "contrastive_plus", "rkd", "darkrank", "relaxed_contrastive"])
+@pytest.mark.parametrize("name", ["regression", "contrastive_plus", "rkd", "darkrank", "relaxed_contrastive",
+                                  "infonce", "infonce_plus"])
 def test_teacher_losses_refuse_a_missing_teacher(name: str) -> None:
     loss = create_loss(name)
     with pytest.raises(DistillError, match="needs teacher"):

@@ -13,13 +13,15 @@ Dataset = RevisitedSet | ClassSet | TupleSplit
 
 
 def open_dataset(path: str | Path, split: str = "train") -> Dataset:
-    """Open `path` by what it holds: a gnd_*.pkl (or a folder with one) is a revisited test set, another
+    """Open `path` by what it holds: a photo pool folder (pool.csv) is a class set of one photo per class, a gnd_*.pkl (or a folder with one) is a revisited test set, another
     .pkl (or a folder with exactly one) is SfM-120k tuples (`split`), a folder of class folders or a
     path,label CSV is a class set."""
     p = Path(path)
     if not p.exists():
         raise DistillError(f"{p}: dataset not found")
     if p.is_dir():
+        if (p / "pool.csv").is_file():  # a photo pool (distill data build-pool)
+            return load_classset(p / "pool.csv")
         pkls = sorted(p.glob("*.pkl"))
         if any(q.name.startswith("gnd_") for q in pkls):
             return load_revisited(p)

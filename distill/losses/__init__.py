@@ -8,6 +8,7 @@ from distill.losses.base import MODES, Pairs, make_pairs
 from distill.losses.contrastive import ContrastiveLoss, contrastive_loss
 from distill.losses.contrastive_plus import ContrastivePlusLoss, contrastive_plus_loss
 from distill.losses.darkrank import DarkRankLoss, darkrank_loss
+from distill.losses.infonce import InfoNCELoss, InfoNCEPlusLoss, infonce_loss, infonce_plus_loss
 from distill.losses.module import PairLoss
 from distill.losses.multi_similarity import MultiSimilarityLoss, multi_similarity_loss
 from distill.losses.regression import RegressionLoss, regression_loss
@@ -44,7 +45,7 @@ def create_loss(name: str, **params: Any) -> PairLoss:
 
 
 for _cls in (ContrastiveLoss, ContrastivePlusLoss, RegressionLoss, TripletLoss, MultiSimilarityLoss,
-             RKDLoss, DarkRankLoss, RelaxedContrastiveLoss):
+             RKDLoss, DarkRankLoss, RelaxedContrastiveLoss, InfoNCELoss, InfoNCEPlusLoss):
     register_loss(_cls)
 
 __all__ = [
@@ -56,6 +57,8 @@ __all__ = [
     "create_loss",
     "darkrank_loss",
     "get_loss_class",
+    "infonce_loss",
+    "infonce_plus_loss",
     "list_losses",
     "make_pairs",
     "multi_similarity_loss",

@@ -43,6 +43,13 @@ def get_model_spec(name: str) -> ModelSpec:
     return _PRESETS.get(name)
 
 
+def same_network(a: str, b: str) -> bool:
+    """Whether presets `a` and `b` are the same network with the same packaged weights (they may differ in
+    input size: a resolution-asymmetric student starts in its teacher's embedding space)."""
+    sa, sb = get_model_spec(a), get_model_spec(b)
+    return sa.arch == sb.arch and sa.weight_source == sb.weight_source and sa.weight_source is not None
+
+
 def create_model(name: str, *, pretrained: bool = True, weights: str | Path | None = None,
                  dim: int | None = None, projection: bool = False, gem_p: float = 3.0) -> RetrievalNet:
     """Build preset `name` as a RetrievalNet (eval mode, float32).
@@ -96,6 +103,10 @@ def _preset(name: str, arch: str, size: int, norm: dict, weight_source: str | No
 
 _preset("efficientnet_lite2_gem", "tf_efficientnet_lite2", 260, INCEPTION, "efficientnet_lite2_imagenet",
         "demo teacher: EfficientNet-Lite2, real ImageNet weights, 1280-d")
+_preset("efficientnet_lite2_160_gem", "tf_efficientnet_lite2", 160, INCEPTION, "efficientnet_lite2_imagenet",
+        "resolution-asymmetric student: the lite2 teacher's network and weights at 160 px (0.65 GFLOPs), 1280-d")
+_preset("efficientnet_lite2_192_gem", "tf_efficientnet_lite2", 192, INCEPTION, "efficientnet_lite2_imagenet",
+        "resolution-asymmetric student: the lite2 teacher's network and weights at 192 px, 1280-d")
 _preset("efficientnet_lite1_gem", "tf_efficientnet_lite1", 240, INCEPTION, "efficientnet_lite1_imagenet",
         "EfficientNet-Lite1, real ImageNet weights, 1280-d")
 _preset("efficientnet_lite0_gem", "tf_efficientnet_lite0", 224, INCEPTION, "efficientnet_lite0_imagenet",

@@ -41,6 +41,17 @@ class TrainConfig:
     teacher_online: bool = False
     pretrained: bool = True
     max_steps: int | None = None  # stop early (smoke runs); counted in steps
+    # function matching on consistent views (on when the teacher cache is a view cache, or `views`)
+    views: bool = False
+    views_per_photo: int = 2  # views of each photo in a batch (the others are its positives)
+    heldout_photos: float = 0.1  # share of the pool's photos held out (by photo) for λ and best.pt
+    photo_size: int = 384  # side of the square uint8 photos views are rendered from (online teacher)
+    projection_views: int = 8192  # training views the projection's ridge fit uses (view training)
+    device: str | None = None  # cuda | cpu; default: cuda when present
+    optimizer: str = "adam"  # or adamw
+    warmup_steps: int = 0
+    test_data: str | None = None  # revisited test set reported once before and once after training
+    test_teacher_cache: str | None = None
 
 
 def config_from_sources(yaml_path: str | None, overrides: dict[str, Any]) -> TrainConfig:
@@ -66,9 +77,17 @@ def validate(cfg: TrainConfig) -> None:
         raise DistillError(f"mode {cfg.mode!r}: expected 'sym' or 'asym'")
     if cfg.projection_init not in ("lstsq", "random"):
         raise DistillError(f"projection_init {cfg.projection_init!r}: expected 'lstsq' or 'random'")
+    if cfg.optimizer not in ("adam", "adamw"):
+        raise DistillError(f"optimizer {cfg.optimizer!r}: expected 'adam' or 'adamw'")
+    if cfg.device not in (None, "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
+        raise DistillError(f"device {cfg.device!r}: expected 'cpu' or 'cuda'")
+    if not 0 <= cfg.heldout_photos < 1:
+        raise DistillError(f"heldout_photos = {cfg.heldout_photos}: expected a share in [0, 1)")
+    if bool(cfg.test_data) != bool(cfg.test_teacher_cache):
+        raise DistillError("test_data and test_teacher_cache go together (the teacher's database embeddings)")
     if cfg.schedule not in ("cosine", "constant"):
         raise DistillError(f"schedule {cfg.schedule!r}: expected 'cosine' or 'constant'")
-    for name in ("epochs", "batch_size", "nnum", "eval_every", "samples_per_class"):
+    for name in ("epochs", "batch_size", "nnum", "eval_every", "samples_per_class", "views_per_photo"):
         if getattr(cfg, name) < 1:
             raise DistillError(f"{name} = {getattr(cfg, name)}: expected ≥ 1")
     if not cfg.teacher_cache and not (cfg.teacher_online and cfg.teacher):

@@ -2,7 +2,6 @@
 an exact resume. Losses, miners, batches and teacher embeddings come from their own modules."""
 
 import json
-import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,33 +20,18 @@ from distill.evaluate import Embeddings, evaluate
 from distill.io import atomic_write
 from distill.losses import PairLoss, create_loss
 from distill.miners import Miner, create_miner
-from distill.models import create_model
+from distill.models import create_model, same_network
 from distill.models.net import RetrievalNet
 from distill.train.batches import Batch, class_batches, epoch_rng, tuple_batch, tuple_order
 from distill.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from distill.train.config import TrainConfig, config_differences, validate, write_yaml
-from distill.train.projection_init import init_projection
-from distill.train.sources import TeacherSource, eval_embeddings, load_images
+from distill.train.optim import create_optimizer, freeze_batchnorm, lr_factor
+from distill.train.projection_init import fit_projection, init_projection
+from distill.train.report import plot_curves, report_test, save_test, selection_score, write_provenance
+from distill.train.sources import TeacherSource, eval_embeddings, is_view_cache, load_images
+from distill.train.views import ViewBatch, ViewFeed
 
 MINING_PURPOSE = 1
-
-
-def freeze_batchnorm(model: torch.nn.Module) -> None:
-    """Keep BatchNorm statistics fixed (cirtorch practice: small tuple batches would corrupt them)."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.eval()
-
-
-def param_groups(model: RetrievalNet, lr: float, head_mult: float) -> list[dict[str, Any]]:
-    """Backbone at `lr`; pooling and projection (the head) at `lr * head_mult`."""
-    head = [p for name, p in model.named_parameters() if not name.startswith("backbone.")]
-    return [{"params": list(model.backbone.parameters()), "lr": lr}, {"params": head, "lr": lr * head_mult}]
-
-
-def cosine_lambda(total: int) -> Any:
-    """LR factor: cosine from 1 to 0 over `total` steps."""
-    return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
 
 
 class Trainer:
@@ -56,53 +40,79 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, out: str | Path, resume: bool = False,
                  device: torch.device | None = None, dist: DistEnv | None = None) -> None:
         validate(cfg)
-        self.cfg, self.out, self.device = cfg, Path(out), device or default_device()
+        self.cfg, self.out = cfg, Path(out)
+        self.device = device or (torch.device(cfg.device) if cfg.device else default_device())
         self.dist = dist or DistEnv()  # under torchrun: each rank runs its shard of every batch
         self.data: Dataset = open_dataset(cfg.data, cfg.split)
         if not isinstance(self.data, TupleSplit | ClassSet):
-            raise DistillError(f"{cfg.data}: training needs SfM-120k-format tuples or a class set")
-        self.teacher = TeacherSource(self.data, cfg.teacher_cache, cfg.teacher, cfg.teacher_online, self.device)
+            raise DistillError(f"{cfg.data}: training needs SfM-120k-format tuples, a class set or a photo pool")
+        self.views: ViewFeed | None = None
+        self.teacher: TeacherSource | ViewFeed
+        if cfg.views or is_view_cache(cfg.teacher_cache):
+            if not isinstance(self.data, ClassSet):
+                raise DistillError(f"{cfg.data}: view training needs a photo pool (distill data build-pool) or "
+                                   f"another image list, not tuples")
+            self.teacher = self.views = ViewFeed(self.data, cfg.teacher_cache, cfg.teacher, cfg.teacher_online,
+                                                 cfg, self.device)
+        else:
+            self.teacher = TeacherSource(self.data, cfg.teacher_cache, cfg.teacher, cfg.teacher_online, self.device)
         self.loss: PairLoss = create_loss(cfg.loss, **cfg.loss_params)
         self.loss.check_mode(cfg.mode)
         self.miner: Miner | None = None
         if isinstance(self.data, TupleSplit):
             self.miner = create_miner(cfg.mining, nnum=cfg.nnum, pool_size=cfg.pool_size)
-        elif cfg.mining == "hard":
+        elif cfg.mining == "hard" and self.views is None:
             raise DistillError(f"{cfg.data}: hard mining needs tuples with clusters; use --mining random "
                                f"(class-balanced batches) for a class set")
         dim = cfg.dim or (self.teacher.dim if cfg.mode == "asym" else None)
         torch.manual_seed(cfg.seed)  # random-init layers (projection, random presets) depend on the seed
+        # a student of the teacher's own network and weights (at another input size) is already in its space
+        own = cfg.mode == "asym" and same_network(cfg.student, self.teacher.name) and cfg.pretrained
         self.student: RetrievalNet = create_model(cfg.student, pretrained=cfg.pretrained, dim=dim,
-                                                  projection=cfg.mode == "asym").to(self.device)
+                                                  projection=cfg.mode == "asym" and not own).to(self.device)
+        if self.device.type == "cuda":  # NHWC convolutions (tensor cores); inputs are rendered channels_last too
+            self.student.to(memory_format=torch.channels_last)
         if cfg.mode == "asym" and self.student.dim != self.teacher.dim:
             raise DistillError(f"asym mode: student dim {self.student.dim} ≠ teacher {self.teacher.name} dim "
                                f"{self.teacher.dim}; drop --dim or set it to {self.teacher.dim}")
-        self.opt = torch.optim.Adam(param_groups(self.student, cfg.lr, cfg.head_lr_mult), weight_decay=cfg.weight_decay)
+        self.opt = create_optimizer(cfg.optimizer, self.student, cfg.lr, cfg.head_lr_mult, cfg.weight_decay)
         self.steps_per_epoch = len(self.epoch_plan(0))
         self.total_steps = cfg.epochs * self.steps_per_epoch
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)
-        factor = cosine_lambda(self.total_steps) if cfg.schedule == "cosine" else (lambda s: 1.0)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, factor)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor(cfg.schedule, self.total_steps,
+                                                                           cfg.warmup_steps))
         self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "negatives": None,
-                                      "history": [], "best": None, "epoch_loss": [0.0, 0]}
+                                      "history": [], "best": None, "epoch_loss": [0.0, 0], "losses": []}
         self.eval_set, self.eval_teacher = self._eval_inputs()
         last = self.out / "last.pt"
         if resume and last.exists():
             self._resume(last)
         elif last.exists():
             raise DistillError(f"{last} exists: pass --resume to continue that run, or choose another --out")
-        elif cfg.mode == "asym" and cfg.projection_init == "lstsq":
-            self.state["projection_init"] = init_projection(self.student, self.data.refs, self.teacher.embed_numpy,
-                                                            cfg.seed, device=self.device)
+        else:
+            if self.student.proj is not None and cfg.mode == "asym" and cfg.projection_init == "lstsq":
+                self.state["projection_init"] = self._init_projection()
+            if cfg.test_data and self.dist.is_main:
+                self.state["test_before"] = report_test(self.student, cfg, self.teacher.name)
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_yaml(self.out / "config.yaml", cfg)
+            write_provenance(self.out, self.device)
         self.model: torch.nn.Module = self.student
         if self.dist.world > 1:  # after init/resume: DDP starts from rank 0's (identical) weights
             self.model = torch.nn.parallel.DistributedDataParallel(self.student)
 
     # -- set-up ------------------------------------------------------------------------------------
+    def _init_projection(self) -> dict[str, float]:
+        if self.views is None:
+            assert isinstance(self.teacher, TeacherSource)
+            return init_projection(self.student, self.data.refs, self.teacher.embed_numpy, self.cfg.seed,
+                                   device=self.device)
+        # the held-out photos choose λ and, later, best.pt: the projection is not refit on them
+        return fit_projection(self.student, *self.views.projection_data(self.student, self.cfg.projection_views),
+                              refit_all=False)
+
     def _eval_inputs(self) -> tuple[Dataset | None, Embeddings | None]:
         cfg = self.cfg
         if not cfg.eval_data:
@@ -118,7 +128,7 @@ class Trainer:
 
     def _resume(self, last: Path) -> None:
         ck = load_checkpoint(last)
-        diff = config_differences(ck["config"], asdict(self.cfg))
+        diff = config_differences({**asdict(TrainConfig()), **ck["config"]}, asdict(self.cfg))
         if diff:
             raise DistillError(f"{last}: refusing to resume with another configuration (differs in: "
                                f"{', '.join(diff)}); use a new --out or the original options")
@@ -132,8 +142,10 @@ class Trainer:
         self.state = ck["run"]
 
     # -- one epoch's batches -----------------------------------------------------------------------
-    def epoch_plan(self, epoch: int) -> list[np.ndarray] | list[Batch]:
+    def epoch_plan(self, epoch: int) -> list[np.ndarray] | list[Batch] | list[ViewBatch]:
         """The epoch's steps: query selections (tuple sets) or ready batches (class sets)."""
+        if self.views is not None:
+            return self.views.epoch_plan(epoch)
         rng = epoch_rng(self.cfg.seed, epoch)
         if isinstance(self.data, TupleSplit):
             return tuple_order(len(self.data.qidxs), self.cfg.batch_size, rng)
@@ -160,6 +172,7 @@ class Trainer:
             with torch.no_grad():
                 return gather_rows(torch.from_numpy(local).to(self.device), self.dist, len(idx)).cpu().numpy()
 
+        assert isinstance(self.teacher, TeacherSource)
         pool_fn = self.teacher.embed_numpy if self.cfg.mode == "asym" else student_embed
         self.state["negatives"] = self.miner.mine(d.qidxs, d.cluster, rng, student_embed, pool_fn)
 
@@ -179,8 +192,16 @@ class Trainer:
         all_rows = self.cfg.mode == "sym" or self.loss.needs_all_student
         rows = batch.items if all_rows else batch.items[batch.anchors]
         a, b = self.dist.shard(len(rows))
-        x = load_images(self.data.refs, self.student, rows[a:b]).to(self.device)
-        teacher = self.teacher.embed(batch.items) if (self.cfg.mode == "asym" or self.loss.needs_teacher) else None
+        teacher: torch.Tensor | None = None
+        if isinstance(batch, ViewBatch) and self.views is not None:  # every view is an anchor
+            assert batch.views is not None
+            x = self.views.render(self.student, batch.views.take(np.arange(a, b)))
+            teacher = self.views.teacher(batch.views, batch.rows)
+        else:
+            assert isinstance(self.teacher, TeacherSource)
+            x = load_images(self.data.refs, self.student, rows[a:b]).to(self.device)
+            if self.cfg.mode == "asym" or self.loss.needs_teacher:
+                teacher = self.teacher.embed(batch.items)
         self.student.train()
         freeze_batchnorm(self.student)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
@@ -199,7 +220,10 @@ class Trainer:
 
     # -- evaluation and checkpoints ----------------------------------------------------------------
     def evaluate(self) -> dict[str, Any] | None:
-        """Retrieval metrics of the current student on `eval_data` (None when none is configured)."""
+        """Retrieval metrics of the current student: held-out views (view training) or `eval_data` (None
+        when neither is configured)."""
+        if self.views is not None:
+            return self.views.heldout_metrics(self.student)
         if self.eval_set is None:
             return None
         values = eval_embeddings(self.student, self.eval_set, self.cfg.mode)
@@ -224,6 +248,7 @@ class Trainer:
             save_checkpoint(self.out / "best.pt", state)
         lines = "".join(json.dumps(h) + "\n" for h in self.state["history"])
         atomic_write(self.out / "metrics.jsonl", lambda f: f.write(lines.encode()))
+        plot_curves(self.state, self.out / "curves.png")
         self.dist.barrier()
 
     def _record_eval(self, epoch: int) -> bool:
@@ -236,10 +261,12 @@ class Trainer:
         entry = {"epoch": epoch, "step": self.state["step"], "loss": loss_sum / n if n else None,
                  "lr": self.sched.get_last_lr()[0]}
         if result is not None:
-            entry.update({k: result[k] for k in ("map", "mp", "recall") if k in result})
+            entry.update({k: result[k] for k in ("map", "mp", "recall", "heldout") if k in result})
         self.state["history"].append(entry)
-        score = _score(result)
-        if score is not None and (self.state["best"] is None or score > self.state["best"]):
+        score = selection_score(result)
+        if score is None:  # nothing to select by: best.pt is the latest state
+            return True
+        if self.state["best"] is None or score > self.state["best"]:
             self.state["best"] = score
             return True
         return False
@@ -249,8 +276,7 @@ class Trainer:
         """Train to the end (or `max_steps`); returns the run state with its evaluation history."""
         cfg, st = self.cfg, self.state
         if not st["history"]:
-            self._record_eval(0)
-            self._checkpoint()
+            self._checkpoint(best=self._record_eval(0))
         while st["epoch"] < cfg.epochs and st["step"] < self.total_steps:
             plan = self.epoch_plan(st["epoch"])
             bar = tqdm(total=len(plan), initial=st["batch_in_epoch"], desc=f"epoch {st['epoch'] + 1}/{cfg.epochs}",
@@ -264,6 +290,7 @@ class Trainer:
                 st["step"] += 1
                 st["batch_in_epoch"] = i + 1
                 st["epoch_loss"] = [st["epoch_loss"][0] + value, st["epoch_loss"][1] + 1]
+                st["losses"].append(value)
                 bar.set_postfix(loss=f"{value:.4f}", img_s=f"{len(batch.items) / (time.perf_counter() - t0):.1f}")
                 bar.update(1)
                 if st["step"] >= self.total_steps:
@@ -281,13 +308,11 @@ class Trainer:
             self._checkpoint(best=best)
             if finished:
                 break
+        if cfg.test_data and self.dist.is_main and "test" not in st:
+            best_model = create_model(cfg.student, pretrained=False, dim=self.student.dim,
+                                      projection=self.student.proj is not None)
+            best_model.load_state_dict(load_checkpoint(self.out / "best.pt")["model"])
+            st["test"] = report_test(best_model.to(self.device), cfg, self.teacher.name)
+            save_test(self.out, {"before": st.get("test_before"), "after (best.pt)": st["test"]})
+            self._checkpoint()
         return st
-
-
-def _score(result: dict[str, Any] | None) -> float | None:
-    """The number `best.pt` is chosen by: Medium mAP (revisited) or Recall@1 (class sets)."""
-    if result is None:
-        return None
-    if "medium" in result.get("map", {}):
-        return float(result["map"]["medium"])
-    return float(result["recall"]["1"]) if "recall" in result else None

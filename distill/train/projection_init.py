@@ -53,9 +53,8 @@ def mean_cosine(pred: np.ndarray, t: np.ndarray) -> float:
 
 def init_projection(model: RetrievalNet, refs: Sequence[ImageRef], teacher: Callable[[np.ndarray], np.ndarray],
                     seed: int, max_images: int = 5000, device: torch.device | None = None) -> dict[str, float]:
-    """Set `model.proj` to the ridge solution; returns the chosen ridge and held-out/train mean cosines."""
-    if model.proj is None or not isinstance(model.proj, torch.nn.Linear):
-        raise DistillError("projection init: the student has no linear projection (asym mode builds one)")
+    """Fit `model.proj` on training images: λ chosen on a held-out fifth of them (`fit_projection`)."""
+    _require_projection(model)
     if len(refs) < 10:
         raise DistillError(f"projection init: needs ≥ 10 training images, got {len(refs)}")
     device = device or next(model.parameters()).device
@@ -65,8 +64,27 @@ def init_projection(model: RetrievalNet, refs: Sequence[ImageRef], teacher: Call
     t = teacher(idx).astype(np.float64)
     hold = rng.permutation(len(idx))
     val, fit = hold[: len(idx) // 5], hold[len(idx) // 5:]
-    scores = {r: mean_cosine(x[val] @ w + b, t[val]) for r in RIDGE_GRID for w, b in [ridge_fit(x[fit], t[fit], r)]}
+    return fit_projection(model, x[fit], t[fit], x[val], t[val])
+
+
+def _require_projection(model: RetrievalNet) -> None:
+    if model.proj is None or not isinstance(model.proj, torch.nn.Linear):
+        raise DistillError("projection init: the student has no linear projection (asym mode builds one)")
+
+
+def fit_projection(model: RetrievalNet, x_fit: np.ndarray, t_fit: np.ndarray, x_val: np.ndarray,
+                   t_val: np.ndarray, refit_all: bool = True) -> dict[str, float]:
+    """Set `model.proj` to the ridge map from pooled features `x` to teacher embeddings `t`: λ is chosen by
+    the held-out rows' mean cosine, then (`refit_all`) the map is refit on all rows, or kept as fitted so
+    the held-out rows stay unseen (when they also choose checkpoints). Returns λ, the held-out and train
+    mean cosines and the number of rows fitted."""
+    _require_projection(model)
+    assert isinstance(model.proj, torch.nn.Linear)
+    if len(x_val) < 2 or len(x_fit) < 2:
+        raise DistillError(f"projection init: needs held-out and fit rows, got {len(x_val)} and {len(x_fit)}")
+    scores = {r: mean_cosine(x_val @ w + b, t_val) for r in RIDGE_GRID for w, b in [ridge_fit(x_fit, t_fit, r)]}
     best = max(scores, key=lambda r: scores[r])
+    x, t = (np.concatenate([x_fit, x_val]), np.concatenate([t_fit, t_val])) if refit_all else (x_fit, t_fit)
     w, b = ridge_fit(x, t, best)
     # The output is L2-normalised, so (W, b) may be scaled freely: match the default init's weight size so
     # that Adam's steps (about lr per weight, whatever the gradient's scale) perturb it no more than usual.
@@ -76,4 +94,4 @@ def init_projection(model: RetrievalNet, refs: Sequence[ImageRef], teacher: Call
         model.proj.weight.copy_(torch.from_numpy(w.T))
         model.proj.bias.copy_(torch.from_numpy(b))
     return {"ridge": best, "heldout_cosine": scores[best], "train_cosine": mean_cosine(x @ w + b, t),
-            "images": float(len(idx))}
+            "images": float(len(x))}

@@ -1,7 +1,9 @@
 """Where a training step gets its inputs: images of the batch for a model, and teacher embeddings
 (from the cache — no teacher pass per step — or, with `--teacher-online`, from the teacher itself)."""
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,9 +13,21 @@ from distill.cache import load_cache
 from distill.data import Dataset
 from distill.data.images import ImageDataset, ImageRef
 from distill.encode import encode
+from distill.errors import DistillError
 from distill.evaluate import query_refs
 from distill.models import create_model
 from distill.models.net import RetrievalNet
+
+
+def is_view_cache(cache: str | None) -> bool:
+    """Whether `cache` is a teacher cache of views (`distill cache-teacher --views K`)."""
+    if not cache:
+        return False
+    man = Path(cache) / "manifest.json"
+    try:
+        return man.is_file() and bool(json.loads(man.read_text()).get("views"))
+    except ValueError:
+        raise DistillError(f"{man}: not valid JSON") from None
 
 
 def load_images(refs: Sequence[ImageRef], model: RetrievalNet, idx: np.ndarray) -> torch.Tensor:
