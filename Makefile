@@ -10,22 +10,26 @@ RUNS   := runs/demo
 TEACHER := efficientnet_lite2_gem
 STUDENT := efficientnet_lite0_gem
 POOL    := data/pool
-VIEWS   := 4
+VIEWS   := 12
 CKPT    := $(RUNS)/views-lite0/best.pt
 WEB     := device_eval/web
-# the function-matching recipe on CPU (README: Training); DEMO_STEPS sets its length
-DEMO_EPOCHS := 5
-DEMO_RECIPE = --loss infonce_plus --optimizer adamw --lr 1e-4 --head-lr-mult 10 --weight-decay 1e-4 \
-	--warmup-steps 10 --batch-size 32 --epochs $(DEMO_EPOCHS) \
+# the function-matching recipe on CPU (README: Training); each target sets its length
+RECIPE = --loss infonce_plus --optimizer adamw --lr 1e-4 --head-lr-mult 10 --weight-decay 1e-4 --batch-size 32 \
 	--test-data $(DEMO)/test --test-teacher-cache $(CACHE)/demo-test
 
-.PHONY: demo test lint typecheck pytest setup clean loss-table bench web browser-deps android-core-deps android-core-test
+.PHONY: demo cpu-hour test lint typecheck pytest setup clean loss-table bench web browser-deps android-core-deps android-core-test
 
 # AML's loss table and the class-set comparison (≈40 min on 2 CPU cores); see README
 loss-table: demo
 	$(BIN)/distill cache-teacher --data $(DEMO)/train/demo-train.pkl --teacher $(TEACHER) --out $(CACHE)/demo-train
 	$(BIN)/distill cache-teacher --data $(DEMO)/classes/train --teacher $(TEACHER) --out $(CACHE)/demo-classes-train
 	$(BIN)/python -m distill.experiments.loss_table --out runs/loss-table
+
+# The ≤ 1 hour CPU recipe of the README (lite0, 24 views of each pool photo, ≈ 55 min on 2 cores)
+cpu-hour: $(STAMP) $(POOL)/manifest.json
+	$(BIN)/distill cache-teacher --data $(POOL) --teacher $(TEACHER) --views 24 --out $(CACHE)/pool-v24
+	$(BIN)/distill train --data $(POOL) --teacher-cache $(CACHE)/pool-v24 --student $(STUDENT) \
+		$(RECIPE) --epochs 45 --eval-every 9 --warmup-steps 30 --out runs/cpu-hour/lite0 --resume
 
 bench: demo
 	$(BIN)/python bench/teacher_cache_vs_online.py
@@ -61,7 +65,7 @@ demo: $(STAMP) $(DEMO)/manifest.json $(POOL)/manifest.json
 		--teacher-cache $(CACHE)/demo-classes-test --json $(RUNS)/teacher-classes.json
 	$(BIN)/distill cache-teacher --data $(POOL)/pool.csv --teacher $(TEACHER) --views $(VIEWS) --out $(CACHE)/pool-v$(VIEWS)
 	$(BIN)/distill train --data $(POOL)/pool.csv --teacher-cache $(CACHE)/pool-v$(VIEWS) --student $(STUDENT) \
-		$(DEMO_RECIPE) --out $(RUNS)/views-lite0 --resume
+		$(RECIPE) --epochs 4 --warmup-steps 10 --out $(RUNS)/views-lite0 --resume
 	$(BIN)/distill export tflite --ckpt $(CKPT) --quantize int8 --calib $(DEMO)/train/demo-train.pkl \
 		--eval-data $(DEMO)/test --eval-teacher-cache $(CACHE)/demo-test --out $(RUNS)/export/tflite
 	$(BIN)/distill export onnx --ckpt $(CKPT) --quantize fp32 --calib $(DEMO)/train/demo-train.pkl --out $(RUNS)/export/onnx

@@ -11,6 +11,18 @@ from distill.data.views import ViewParams, render_views
 from distill.models.net import RetrievalNet
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """An N×C×H×W batch in NHWC memory order, the layout the networks are kept in (`fast_layout`)."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def fast_layout(model: RetrievalNet) -> RetrievalNet:
+    """Keep the network's convolution weights channels-last (NHWC): measured here, 2.1× faster inference of
+    EfficientNet-Lite2 and 1.4× faster Lite0 training steps on CPU than NCHW, with the same outputs to
+    3e-7 (`bench/channels_last.py`); on a GPU it is what tensor cores want. Feed it `channels_last(x)`."""
+    return model.to(memory_format=torch.channels_last)
+
+
 def default_device() -> torch.device:
     """CUDA when present, else CPU (nothing in the toolkit requires a GPU)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -23,12 +35,12 @@ def iter_batches(model: RetrievalNet, refs: Sequence[ImageRef], batch_size: int 
         raise ValueError("model has no preprocessing info: build it with create_model")
     cfg = model.info.preprocess
     device = device or default_device()
-    model = model.to(device).eval()
+    model = fast_layout(model.to(device).eval())
     loader = torch.utils.data.DataLoader(ImageDataset(refs, cfg), batch_size=batch_size,
                                          num_workers=workers, shuffle=False)
     with torch.inference_mode(), tqdm(total=len(refs), desc=desc, unit="img", leave=False) as bar:
         for x in loader:
-            yield model(x.to(device)).float().cpu().numpy()
+            yield model(channels_last(x.to(device))).float().cpu().numpy()
             bar.update(len(x))
 
 
@@ -38,11 +50,11 @@ def iter_view_batches(model: RetrievalNet, photos: torch.Tensor, views: ViewPara
     if model.info is None:
         raise ValueError("model has no preprocessing info: build it with create_model")
     cfg = model.info.preprocess
-    model = model.to(photos.device).eval()
+    model = fast_layout(model.to(photos.device).eval())
     with torch.inference_mode(), tqdm(total=len(views), desc=desc, unit="view", leave=False) as bar:
         for s in range(0, len(views), batch_size):
             part = views.take(np.arange(s, min(s + batch_size, len(views))))
-            yield model(render_views(photos, part, cfg)).float().cpu().numpy()
+            yield model(channels_last(render_views(photos, part, cfg))).float().cpu().numpy()
             bar.update(len(part))
 
 

@@ -171,7 +171,7 @@ def test_view_training_cached_and_online_teacher_agree(pool: Path, view_cache: P
     assert state["step"] == 8 and (run / "best.pt").is_file() and (run / "curves.png").is_file()
     held = state["history"][-1]["heldout"]
     assert held["views"] == 9 and -1 <= held["cosine"] <= 1 and 0 <= held["map"] <= 1
-    prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    prov = json.loads((tmp_path / "run" / "provenance.json").read_text())["invocations"][0]
     assert prov["torch"] == torch.__version__ and any(p.startswith("torch==") for p in prov["pip_freeze"])
 
 
@@ -242,3 +242,15 @@ def test_sigkilled_view_training_resumes_to_identical_weights(pool: Path, view_c
     a, b = weights(tmp_path / "ref" / "last.pt"), weights(tmp_path / "run" / "last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "run" / "metrics.jsonl").read_text() == (tmp_path / "ref" / "metrics.jsonl").read_text()
+    assert len(json.loads((tmp_path / "run" / "provenance.json").read_text())["invocations"]) == 2
+
+
+def test_student_of_the_teachers_own_network_trains_without_projection(pool: Path, view_cache: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import distill.train.loop as loop
+
+    monkeypatch.setattr(loop, "same_network", lambda a, b: True)  # as for efficientnet_lite2_160_gem vs lite2
+    tr = Trainer(view_cfg(pool, view_cache, epochs=1), tmp_path / "own")
+    assert tr.student.proj is None and "projection_init" not in tr.state
+    tr.fit()
+    assert not load_checkpoint(tmp_path / "own" / "last.pt")["student"]["projection"]

@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from distill.data.images import ImageDataset, ImageRef
+from distill.encode import channels_last
 from distill.errors import DistillError
 from distill.models.net import RetrievalNet
 
@@ -29,7 +30,7 @@ def pooled_features(model: RetrievalNet, refs: Sequence[ImageRef], device: torch
     parts = []
     with torch.inference_mode(), tqdm(total=len(refs), desc="projection init", unit="img", leave=False) as bar:
         for x in loader:
-            parts.append(model.pooled(x.to(device)).double().cpu().numpy())
+            parts.append(model.pooled(channels_last(x.to(device))).double().cpu().numpy())
             bar.update(len(x))
     return np.concatenate(parts)
 

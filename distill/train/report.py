@@ -36,7 +36,8 @@ def selection_score(result: dict[str, Any] | None) -> float | None:
 
 
 def write_provenance(out: Path, device: torch.device) -> None:
-    """`provenance.json`: git commit, command, Python/torch versions, CPU/GPU, and the installed packages."""
+    """`provenance.json`: for each invocation of the run (the first, then every resume), the git commit,
+    command, Python/torch versions, CPU/GPU, and the installed packages."""
     root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -47,12 +48,17 @@ def write_provenance(out: Path, device: torch.device) -> None:
         sha, dirty = None, None
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     packages = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata["Name"])
-    atomic_write_json(out / "provenance.json", {
+    path = out / "provenance.json"
+    try:
+        earlier = json.loads(path.read_text())["invocations"] if path.is_file() else []
+    except (ValueError, KeyError, TypeError):
+        earlier = []  # an unreadable file is replaced, not a reason to stop training
+    atomic_write_json(path, {"invocations": [*earlier, {
         "git_sha": sha, "git_dirty": dirty, "command": sys.argv, "python": sys.version.split()[0],
         "torch": torch.__version__, "device": str(device), "gpu": gpu,
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": torch.get_num_threads(), "platform": platform.platform(),
-        "started": datetime.now(UTC).isoformat(timespec="seconds"), "pip_freeze": packages})
+        "started": datetime.now(UTC).isoformat(timespec="seconds"), "pip_freeze": packages}]})
 
 
 def plot_curves(state: dict[str, Any], path: Path) -> None:

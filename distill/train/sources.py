@@ -12,7 +12,7 @@ import torch
 from distill.cache import load_cache
 from distill.data import Dataset
 from distill.data.images import ImageDataset, ImageRef
-from distill.encode import encode
+from distill.encode import channels_last, encode, fast_layout
 from distill.errors import DistillError
 from distill.evaluate import query_refs
 from distill.models import create_model
@@ -54,7 +54,7 @@ class TeacherSource:
             self.values, self.manifest = load_cache(cache, expect)
         if online:
             name = teacher or self.manifest["teacher"]
-            self.model = create_model(name).to(device).eval()
+            self.model = fast_layout(create_model(name).to(device).eval())
             if not self.manifest:
                 assert self.model.info is not None
                 self.manifest = {"teacher": name, "dim": self.model.dim,
@@ -75,7 +75,7 @@ class TeacherSource:
         if self.model is not None:
             with torch.no_grad():  # not inference_mode: the result enters the student's autograd graph
                 x = load_images(self.refs, self.model, idx).to(self.device)
-                return self.model(x).float()
+                return self.model(channels_last(x)).float()
         assert self.values is not None
         return torch.from_numpy(np.asarray(self.values[idx], np.float32)).to(self.device)
 

@@ -19,6 +19,7 @@ from distill import metrics
 from distill.cache import load_cache, load_views
 from distill.data import ClassSet
 from distill.data.views import Augment, ViewParams, load_photos, photo_views, render_views, sample_views
+from distill.encode import channels_last, fast_layout
 from distill.errors import DistillError
 from distill.models import create_model
 from distill.models.net import RetrievalNet
@@ -58,9 +59,7 @@ class ViewFeed:
         self.model: RetrievalNet | None = None
         if online:
             name = teacher or self.manifest["teacher"]
-            self.model = create_model(name).to(device).eval()
-            if device.type == "cuda":
-                self.model.to(memory_format=torch.channels_last)
+            self.model = fast_layout(create_model(name).to(device).eval())
             assert self.model.info is not None
             if not self.manifest:
                 info = self.model.info
@@ -115,8 +114,7 @@ class ViewFeed:
     def render(self, model: RetrievalNet, views: ViewParams) -> torch.Tensor:
         """`views` rendered for `model` (its input size and normalisation), on the training device."""
         assert model.info is not None
-        x = render_views(self.photos, views, model.info.preprocess)
-        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+        return channels_last(render_views(self.photos, views, model.info.preprocess))
 
     def teacher(self, views: ViewParams, rows: np.ndarray | None) -> torch.Tensor:
         """B×d teacher embeddings of the views: cached rows, or the teacher run on the same views."""
