@@ -37,7 +37,30 @@ def load_images(refs: Sequence[ImageRef], model: RetrievalNet, idx: np.ndarray) 
     return torch.stack([ds[int(i)] for i in idx])
 
 
-class TeacherSource:
+def online_teacher(name: str, device: torch.device) -> tuple[RetrievalNet, dict[str, Any]]:
+    """Teacher preset `name` ready to run on `device`, and the manifest a run without a cache records."""
+    model = fast_layout(create_model(name).to(device).eval())
+    assert model.info is not None
+    return model, {"teacher": name, "dim": model.dim, "weights_sha256": model.info.weights_sha256}
+
+
+class TeacherIdentity:
+    """`name` and `dim` of the teacher that `manifest` (a cache's, or `online_teacher`'s) describes."""
+
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The teacher preset."""
+        return str(self.manifest["teacher"])
+
+    @property
+    def dim(self) -> int:
+        """The teacher's embedding dimension."""
+        return int(self.manifest["dim"])
+
+
+class TeacherSource(TeacherIdentity):
     """Teacher embeddings of training images, by index: memory-mapped cache or online teacher."""
 
     def __init__(self, data: Dataset, cache: str | None, teacher: str | None, online: bool,
@@ -53,22 +76,8 @@ class TeacherSource:
                 expect["teacher"] = teacher
             self.values, self.manifest = load_cache(cache, expect)
         if online:
-            name = teacher or self.manifest["teacher"]
-            self.model = fast_layout(create_model(name).to(device).eval())
-            if not self.manifest:
-                assert self.model.info is not None
-                self.manifest = {"teacher": name, "dim": self.model.dim,
-                                 "weights_sha256": self.model.info.weights_sha256}
-
-    @property
-    def name(self) -> str:
-        """The teacher preset."""
-        return str(self.manifest["teacher"])
-
-    @property
-    def dim(self) -> int:
-        """The teacher's embedding dimension."""
-        return int(self.manifest["dim"])
+            self.model, manifest = online_teacher(teacher or self.manifest["teacher"], device)
+            self.manifest = self.manifest or manifest
 
     def embed(self, idx: np.ndarray) -> torch.Tensor:
         """B×d float32 teacher embeddings of images `idx`, on the training device."""

@@ -19,11 +19,11 @@ from distill import metrics
 from distill.cache import load_cache, load_views
 from distill.data import ClassSet
 from distill.data.views import Augment, ViewParams, load_photos, photo_views, render_views, sample_views
-from distill.encode import channels_last, fast_layout
+from distill.encode import channels_last
 from distill.errors import DistillError
-from distill.models import create_model
 from distill.models.net import RetrievalNet
 from distill.train.batches import Batch, epoch_rng
+from distill.train.sources import TeacherIdentity, online_teacher
 
 VIEW_PURPOSE, SPLIT_PURPOSE, HELDOUT_PURPOSE = 2, 3, 4
 HELDOUT_VIEWS = 4  # views per held-out photo when the teacher runs online
@@ -38,7 +38,7 @@ class ViewBatch(Batch):
     rows: np.ndarray | None = None
 
 
-class ViewFeed:
+class ViewFeed(TeacherIdentity):
     """Views of a photo pool for one run: batches, rendered inputs, teacher embeddings, held-out views."""
 
     def __init__(self, data: ClassSet, cache: str | None, teacher: str | None, online: bool, cfg: Any,
@@ -58,13 +58,8 @@ class ViewFeed:
             raise DistillError("view training needs a view cache (distill cache-teacher --views K) or --teacher-online")
         self.model: RetrievalNet | None = None
         if online:
-            name = teacher or self.manifest["teacher"]
-            self.model = fast_layout(create_model(name).to(device).eval())
-            assert self.model.info is not None
-            if not self.manifest:
-                info = self.model.info
-                self.manifest = {"teacher": name, "dim": self.model.dim, "weights_sha256": info.weights_sha256,
-                                 "preprocess": info.preprocess.to_dict()}
+            self.model, manifest = online_teacher(teacher or self.manifest["teacher"], device)
+            self.manifest = self.manifest or manifest
         self.photos = load_photos(data.refs, photo_size).to(device)  # uint8, held on the training device
         n = len(data.refs)
         n_held = round(cfg.heldout_photos * n)
@@ -78,16 +73,6 @@ class ViewFeed:
             raise DistillError(f"{cache}: {self.per_photo} views per photo, fewer than views_per_photo "
                                f"{cfg.views_per_photo}")
         self.held_views, self.held_teacher = self._heldout_views()
-
-    @property
-    def name(self) -> str:
-        """The teacher preset."""
-        return str(self.manifest["teacher"])
-
-    @property
-    def dim(self) -> int:
-        """The teacher's embedding dimension."""
-        return int(self.manifest["dim"])
 
     # -- batches -----------------------------------------------------------------------------------
     def epoch_plan(self, epoch: int) -> list[ViewBatch]:
