@@ -144,4 +144,4 @@ def format_test(r: dict[str, Any]) -> str:
 
 def save_test(out: Path, results: dict[str, Any]) -> None:
     """`test.json` beside the checkpoints."""
-    atomic_write_json(out / "test.json", json.loads(json.dumps(results)))
+    atomic_write_json(out / "test.json", results)

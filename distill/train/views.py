@@ -9,11 +9,13 @@ parameters) or from the teacher online on freshly drawn views (GPU). Batch order
 on (seed, epoch, step), so a resumed run replays exactly.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from distill import metrics
 from distill.cache import load_cache, load_views
@@ -28,6 +30,18 @@ from distill.train.sources import TeacherIdentity, online_teacher
 VIEW_PURPOSE, SPLIT_PURPOSE, HELDOUT_PURPOSE = 2, 3, 4
 HELDOUT_VIEWS = 4  # views per held-out photo when the teacher runs online
 MAX_HELDOUT_VIEWS = 8  # views per held-out photo read from a view cache (evaluation cost stays bounded)
+
+
+def in_batches(views: ViewParams, fn: Callable[[ViewParams], torch.Tensor], batch_size: int = 64,
+               desc: str | None = None) -> torch.Tensor:
+    """`fn` applied to consecutive chunks of `views` (bounded memory), concatenated; a progress bar with `desc`."""
+    parts = []
+    with tqdm(total=len(views), desc=desc, unit="view", leave=False, disable=desc is None) as bar:
+        for s in range(0, len(views), batch_size):
+            part = views.take(np.arange(s, min(s + batch_size, len(views))))
+            parts.append(fn(part))
+            bar.update(len(part))
+    return torch.cat(parts)
 
 
 @dataclass
@@ -69,6 +83,10 @@ class ViewFeed(TeacherIdentity):
         order = epoch_rng(cfg.seed, 0, SPLIT_PURPOSE).permutation(n)
         self.heldout, self.train = np.sort(order[:n_held]), np.sort(order[n_held:])
         self.per_photo = len(self.cached) // n if self.cached is not None else 0
+        if self.cached is not None and (len(self.cached) != n * self.per_photo
+                                        or not (self.cached.photo == np.repeat(np.arange(n), self.per_photo)).all()):
+            raise DistillError(f"{cache}: views are not K per photo in photo order (build the cache with "
+                               f"distill cache-teacher --views K)")
         if self.cached is not None and self.per_photo < cfg.views_per_photo:
             raise DistillError(f"{cache}: {self.per_photo} views per photo, fewer than views_per_photo "
                                f"{cfg.views_per_photo}")
@@ -118,8 +136,7 @@ class ViewFeed(TeacherIdentity):
         rng = epoch_rng(self.cfg.seed, 0, HELDOUT_PURPOSE)
         views = photo_views(len(self.photos), HELDOUT_VIEWS, rng, Augment()).take(
             (self.heldout[:, None] * HELDOUT_VIEWS + np.arange(HELDOUT_VIEWS)[None]).reshape(-1))
-        emb = torch.cat([self.teacher(views.take(np.arange(s, min(s + 64, len(views)))), None)
-                         for s in range(0, len(views), 64)]) if len(views) else torch.zeros(0, self.dim)
+        emb = in_batches(views, lambda v: self.teacher(v, None)) if len(views) else torch.zeros(0, self.dim)
         return views, emb.to(self.device)
 
     def embed(self, model: RetrievalNet, views: ViewParams, batch_size: int = 64) -> torch.Tensor:
@@ -127,9 +144,9 @@ class ViewFeed(TeacherIdentity):
         model.eval()
         with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16,
                                                     enabled=self.device.type == "cuda"):
-            parts = [model(self.render(model, views.take(np.arange(s, min(s + batch_size, len(views)))))).float()
-                     for s in range(0, len(views), batch_size)]
-        return torch.cat(parts) if parts else torch.zeros(0, model.dim, device=self.device)
+            if not len(views):
+                return torch.zeros(0, model.dim, device=self.device)
+            return in_batches(views, lambda v: model(self.render(model, v)).float(), batch_size)
 
     def heldout_metrics(self, student: RetrievalNet) -> dict[str, Any] | None:
         """Held-out photos' views: mean cosine of student to teacher, and asym retrieval among the views
@@ -163,20 +180,14 @@ class ViewFeed(TeacherIdentity):
         else:
             per = max(1, max_views // max(len(self.train), 1))
             views = sample_views(np.repeat(self.train, per), len(self.photos), rng, Augment())
-            teacher = torch.cat([self.teacher(views.take(np.arange(s, min(s + 64, len(views)))), None)
-                                 for s in range(0, len(views), 64)])
+            teacher = in_batches(views, lambda v: self.teacher(v, None))
         return (self.pooled(student, views), teacher.double().cpu().numpy(),
                 self.pooled(student, self.held_views), self.held_teacher.double().cpu().numpy())
 
     def pooled(self, student: RetrievalNet, views: ViewParams, batch_size: int = 64) -> np.ndarray:
         """Pooled (unprojected) student features of `views`, float64."""
-        from tqdm import tqdm
-
         student.eval()
-        parts = []
-        with torch.inference_mode(), tqdm(total=len(views), desc="projection init", unit="view", leave=False) as bar:
-            for s in range(0, len(views), batch_size):
-                part = views.take(np.arange(s, min(s + batch_size, len(views))))
-                parts.append(student.pooled(self.render(student, part)).double().cpu().numpy())
-                bar.update(len(part))
-        return np.concatenate(parts)
+        with torch.inference_mode():
+            feats = in_batches(views, lambda v: student.pooled(self.render(student, v)).double(), batch_size,
+                               desc="projection init")
+        return feats.cpu().numpy()
