@@ -162,6 +162,8 @@ TRAIN_FLAGS = {  # flag: (type, help); all default to None so YAML values are ke
     "heldout_photos": (float, "view training: share of photos held out for λ and best.pt (default 0.1)"),
     "photo_size": (int, "view training with --teacher-online: side of the square photos (default 384)"),
     "projection_views": (int, "view training: training views of the projection's ridge fit (default 8192)"),
+    "freeze_stages": (int, "keep the stem and the first N backbone stages frozen; with cached views their output "
+                           "is computed once and steps run only the rest (default 0)"),
     "device": (str, "cuda or cpu (default: cuda when present)"),
     "optimizer": (str, "adam (default) or adamw"),
     "warmup_steps": (int, "linear learning-rate warm-up steps (default 0)"),

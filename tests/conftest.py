@@ -13,7 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+from distill.cli import main
+from distill.train import TrainConfig
 
 
 @contextmanager
@@ -193,3 +197,29 @@ def client_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "ckpt": ckpt, "onnx": onnx, "index": root / "index", "compat_key": art.meta.compat_key,
             "meta": art.meta, "db_names": names, "db_paths": db_paths, "db_embeddings": db_emb, "query": query,
             "query_embedding": np.asarray(query_emb, np.float32), "positives": ["motorcycle_right"]}
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 photos listed as a pool (path,label CSV, each photo its own label)."""
+    root = tmp_path_factory.mktemp("pool")
+    rows = ["path,label"] + [f"{write_image(root / f'p{i}.jpg', 100 + i, (40, 30)).name},p{i}" for i in range(12)]
+    (root / "pool.csv").write_text("\n".join(rows) + "\n")
+    return root / "pool.csv"
+
+
+@pytest.fixture(scope="module")
+def view_cache(pool: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("vc") / "cache"
+    torch.manual_seed(0)
+    assert main(["cache-teacher", "--data", str(pool), "--teacher", "tiny_test_gem", "--views", "3",
+                 "--photo-size", "48", "--out", str(out), "--batch-size", "8"]) == 0
+    return out
+
+
+def view_cfg(pool: Path, cache: Path | None, **kw: object) -> TrainConfig:
+    base: dict = dict(data=str(pool), teacher_cache=str(cache) if cache else None, student="tiny_test_gem",
+                      loss="infonce_plus", batch_size=4, epochs=2, lr=1e-3, heldout_photos=0.25, projection_views=64,
+                      optimizer="adamw", warmup_steps=2, photo_size=48)
+    base.update(kw)
+    return TrainConfig(**base)

@@ -17,8 +17,8 @@ from distill.data.views import Augment, ViewParams, load_photos, render_views, s
 from distill.errors import DistillError
 from distill.models import PreprocessConfig, create_model
 from distill.search import _torch_knn, knn
-from distill.train import TrainConfig, Trainer, load_checkpoint
-from tests.conftest import write_image
+from distill.train import Trainer, load_checkpoint
+from tests.conftest import view_cfg
 
 RAW = PreprocessConfig(input_size=(8, 8), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
@@ -74,24 +74,6 @@ def test_sample_views_is_seeded_and_in_range() -> None:
     assert area.min() >= Augment().scale[0] * 0.5  # clipping to the photo may shrink a box, never below half
 
 
-@pytest.fixture(scope="module")
-def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 photos listed as a pool (path,label CSV, each photo its own label)."""
-    root = tmp_path_factory.mktemp("pool")
-    rows = ["path,label"] + [f"{write_image(root / f'p{i}.jpg', 100 + i, (40, 30)).name},p{i}" for i in range(12)]
-    (root / "pool.csv").write_text("\n".join(rows) + "\n")
-    return root / "pool.csv"
-
-
-@pytest.fixture(scope="module")
-def view_cache(pool: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("vc") / "cache"
-    torch.manual_seed(0)
-    assert main(["cache-teacher", "--data", str(pool), "--teacher", "tiny_test_gem", "--views", "3",
-                 "--photo-size", "48", "--out", str(out), "--batch-size", "8"]) == 0
-    return out
-
-
 def test_view_cache_rows_are_the_teacher_on_rendered_views(pool: Path, view_cache: Path) -> None:
     values, man = load_cache(view_cache)
     views = load_views(view_cache, man)
@@ -143,14 +125,6 @@ def test_view_cache_refuses_altered_views_and_resumes(pool: Path, view_cache: Pa
     build_cache(model, data, out, batch_size=8, views=v, views_info=info)
     fresh = build_cache(model, data, tmp_path / "fresh", batch_size=8, views=v, views_info=info)
     np.testing.assert_allclose(load_cache(out)[0], load_cache(fresh)[0], atol=1e-6)
-
-
-def view_cfg(pool: Path, cache: Path | None, **kw: object) -> TrainConfig:
-    base: dict = dict(data=str(pool), teacher_cache=str(cache) if cache else None, student="tiny_test_gem",
-                      loss="infonce_plus", batch_size=4, epochs=2, lr=1e-3, heldout_photos=0.25, projection_views=64,
-                      optimizer="adamw", warmup_steps=2, photo_size=48)
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def test_view_training_cached_and_online_teacher_agree(pool: Path, view_cache: Path, tmp_path: Path) -> None:

@@ -91,8 +91,12 @@ class RetrievalNet(nn.Module):
         """GeM-pooled backbone features, before projection and normalisation (N×backbone_dim)."""
         return self.pool(self.backbone.forward_features(x))  # type: ignore[operator]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = self.pooled(x)
+    def embed_feature_map(self, fmap: torch.Tensor) -> torch.Tensor:
+        """The backbone's final feature map → GeM → (projection) → L2-normalised embedding."""
+        v = self.pool(fmap)
         if self.proj is not None:
             v = self.proj(v)
         return l2_normalize(v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed_feature_map(self.backbone.forward_features(x))  # type: ignore[operator]

@@ -47,6 +47,7 @@ class TrainConfig:
     heldout_photos: float = 0.1  # share of the pool's photos held out (by photo) for λ and best.pt
     photo_size: int = 384  # side of the square uint8 photos views are rendered from (online teacher)
     projection_views: int = 8192  # training views the projection's ridge fit uses (view training)
+    freeze_stages: int = 0  # backbone stages (after the stem) kept frozen; cached views: their output computed once
     device: str | None = None  # cuda | cpu; default: cuda when present
     optimizer: str = "adam"  # or adamw
     warmup_steps: int = 0
@@ -90,6 +91,8 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "nnum", "eval_every", "samples_per_class", "views_per_photo"):
         if getattr(cfg, name) < 1:
             raise DistillError(f"{name} = {getattr(cfg, name)}: expected ≥ 1")
+    if cfg.freeze_stages < 0:
+        raise DistillError(f"freeze_stages = {cfg.freeze_stages}: expected ≥ 0 (0: train every stage)")
     if not cfg.teacher_cache and not (cfg.teacher_online and cfg.teacher):
         raise DistillError("train: needs --teacher-cache DIR (or --teacher-online with --teacher PRESET)")
 

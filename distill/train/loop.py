@@ -22,6 +22,7 @@ from distill.losses import PairLoss, create_loss
 from distill.miners import Miner, create_miner
 from distill.models import create_model, same_network
 from distill.models.net import RetrievalNet
+from distill.models.trunk import Tail, split_frozen
 from distill.train.batches import Batch, class_batches, epoch_rng, tuple_batch, tuple_order
 from distill.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from distill.train.config import TrainConfig, config_differences, validate, write_yaml
@@ -71,6 +72,12 @@ class Trainer:
         self.student: RetrievalNet = create_model(cfg.student, pretrained=cfg.pretrained, dim=dim,
                                                   projection=cfg.mode == "asym" and not own).to(self.device)
         fast_layout(self.student)  # NHWC: faster on CPU and GPU; every input is made channels_last too
+        self.trunk: torch.nn.Module | None = None  # frozen stem + first stages; steps train `tail` only
+        self.tail: Tail | None = None
+        if cfg.freeze_stages:
+            if self.dist.world > 1:
+                raise DistillError("--freeze-stages runs in one process; drop it under torchrun")
+            self.trunk, self.tail = split_frozen(self.student, cfg.freeze_stages)
         if cfg.mode == "asym" and self.student.dim != self.teacher.dim:
             raise DistillError(f"asym mode: student dim {self.student.dim} ≠ teacher {self.teacher.name} dim "
                                f"{self.teacher.dim}; drop --dim or set it to {self.teacher.dim}")
@@ -84,6 +91,8 @@ class Trainer:
         self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "negatives": None,
                                       "history": [], "best": None, "epoch_loss": [0.0, 0], "losses": []}
         self.eval_set, self.eval_teacher = self._eval_inputs()
+        if self.trunk is not None and self.tail is not None and self.views is not None:
+            self.views.cache_trunk(self.student, self.trunk, self.tail)
         last = self.out / "last.pt"
         if resume and last.exists():
             self._resume(last)
@@ -192,9 +201,11 @@ class Trainer:
         rows = batch.items if all_rows else batch.items[batch.anchors]
         a, b = self.dist.shard(len(rows))
         teacher: torch.Tensor | None = None
+        after_trunk = False  # x is already the frozen trunk's output
         if isinstance(batch, ViewBatch) and self.views is not None:  # every view is an anchor
             assert batch.views is not None
-            x = self.views.render(self.student, batch.views.take(np.arange(a, b)))
+            x, after_trunk = self.views.student_input(self.student, batch.views.take(np.arange(a, b)),
+                                         None if batch.rows is None else batch.rows[a:b])
             teacher = self.views.teacher(batch.views, batch.rows)
         else:
             assert isinstance(self.teacher, TeacherSource)
@@ -204,7 +215,10 @@ class Trainer:
         self.student.train()
         freeze_batchnorm(self.student)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            emb = gather_rows(self.model(x).float(), self.dist, len(rows))
+            if self.trunk is not None and not after_trunk:  # the frozen trunk runs without a graph
+                with torch.no_grad():
+                    x = self.trunk(x)
+            emb = gather_rows((self.model if self.tail is None else self.tail)(x).float(), self.dist, len(rows))
         loss = self.loss(emb, teacher, torch.from_numpy(batch.labels).to(self.device), mode=self.cfg.mode,
                          anchors=torch.from_numpy(batch.anchors).to(self.device))
         if not torch.isfinite(loss):

@@ -18,9 +18,11 @@ def freeze_batchnorm(model: torch.nn.Module) -> None:
 
 
 def param_groups(model: RetrievalNet, lr: float, head_mult: float) -> list[dict[str, Any]]:
-    """Backbone at `lr`; pooling and projection (the head) at `lr * head_mult`."""
-    head = [p for name, p in model.named_parameters() if not name.startswith("backbone.")]
-    return [{"params": list(model.backbone.parameters()), "lr": lr}, {"params": head, "lr": lr * head_mult}]
+    """Backbone at `lr`; pooling and projection (the head) at `lr * head_mult`; frozen parameters left out."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    body = [p for name, p in named if name.startswith("backbone.")]
+    head = [p for name, p in named if not name.startswith("backbone.")]
+    return [{"params": body, "lr": lr}, {"params": head, "lr": lr * head_mult}]
 
 
 def create_optimizer(name: str, model: RetrievalNet, lr: float, head_mult: float,

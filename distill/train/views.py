@@ -24,6 +24,7 @@ from distill.data.views import Augment, ViewParams, load_photos, photo_views, re
 from distill.encode import channels_last
 from distill.errors import DistillError
 from distill.models.net import RetrievalNet
+from distill.models.trunk import Tail
 from distill.train.batches import Batch, epoch_rng
 from distill.train.sources import TeacherIdentity, online_teacher
 
@@ -32,15 +33,16 @@ HELDOUT_VIEWS = 4  # views per held-out photo when the teacher runs online
 MAX_HELDOUT_VIEWS = 8  # views per held-out photo read from a view cache (evaluation cost stays bounded)
 
 
-def in_batches(views: ViewParams, fn: Callable[[ViewParams], torch.Tensor], batch_size: int = 64,
+def in_batches(views: ViewParams, fn: Callable[[ViewParams, np.ndarray], torch.Tensor], batch_size: int = 64,
                desc: str | None = None) -> torch.Tensor:
-    """`fn` applied to consecutive chunks of `views` (bounded memory), concatenated; a progress bar with `desc`."""
+    """`fn(chunk, positions)` applied to consecutive chunks of `views` (bounded memory), concatenated; a
+    progress bar with `desc`."""
     parts = []
     with tqdm(total=len(views), desc=desc, unit="view", leave=False, disable=desc is None) as bar:
         for s in range(0, len(views), batch_size):
-            part = views.take(np.arange(s, min(s + batch_size, len(views))))
-            parts.append(fn(part))
-            bar.update(len(part))
+            idx = np.arange(s, min(s + batch_size, len(views)))
+            parts.append(fn(views.take(idx), idx))
+            bar.update(len(idx))
     return torch.cat(parts)
 
 
@@ -91,6 +93,9 @@ class ViewFeed(TeacherIdentity):
             raise DistillError(f"{cache}: {self.per_photo} views per photo, fewer than views_per_photo "
                                f"{cfg.views_per_photo}")
         self.held_views, self.held_teacher = self._heldout_views()
+        self.trunk_out: torch.Tensor | None = None  # frozen trunk's output per training row (cache_trunk)
+        self.trunk_row = np.zeros(0, np.int64)
+        self.tail: Tail | None = None
 
     # -- batches -----------------------------------------------------------------------------------
     def epoch_plan(self, epoch: int) -> list[ViewBatch]:
@@ -119,6 +124,29 @@ class ViewFeed(TeacherIdentity):
         assert model.info is not None
         return channels_last(render_views(self.photos, views, model.info.preprocess))
 
+    def cache_trunk(self, student: RetrievalNet, trunk: torch.nn.Module, tail: Tail) -> None:
+        """Run the frozen `trunk` once over every cached training view and keep its output (float16, on the
+        device): steps (and the projection fit) then read it by cache row instead of rendering and
+        re-encoding the view, and run only `tail`."""
+        if self.cached is None:
+            return
+        self.tail = tail
+        rows = (self.train[:, None] * self.per_photo + np.arange(self.per_photo)[None]).reshape(-1)
+        with torch.inference_mode():
+            out = in_batches(self.cached.take(rows), lambda v, _: trunk(self.render(student, v)).half(),
+                             desc="frozen trunk")
+        self.trunk_out = out
+        self.trunk_row = np.full(len(self.cached), -1)
+        self.trunk_row[rows] = np.arange(len(rows))
+
+    def student_input(self, student: RetrievalNet, views: ViewParams, rows: np.ndarray | None
+                      ) -> tuple[torch.Tensor, bool]:
+        """The views as the student's input, and whether it is the frozen trunk's output (of cached rows)
+        rather than rendered images."""
+        if self.trunk_out is None or rows is None:
+            return self.render(student, views), False
+        return channels_last(self.trunk_out[torch.from_numpy(self.trunk_row[rows])].float()), True
+
     def teacher(self, views: ViewParams, rows: np.ndarray | None) -> torch.Tensor:
         """B×d teacher embeddings of the views: cached rows, or the teacher run on the same views."""
         if rows is not None and self.values is not None:
@@ -136,7 +164,7 @@ class ViewFeed(TeacherIdentity):
         rng = epoch_rng(self.cfg.seed, 0, HELDOUT_PURPOSE)
         views = photo_views(len(self.photos), HELDOUT_VIEWS, rng, Augment()).take(
             (self.heldout[:, None] * HELDOUT_VIEWS + np.arange(HELDOUT_VIEWS)[None]).reshape(-1))
-        emb = in_batches(views, lambda v: self.teacher(v, None)) if len(views) else torch.zeros(0, self.dim)
+        emb = in_batches(views, lambda v, _: self.teacher(v, None)) if len(views) else torch.zeros(0, self.dim)
         return views, emb.to(self.device)
 
     def embed(self, model: RetrievalNet, views: ViewParams, batch_size: int = 64) -> torch.Tensor:
@@ -146,7 +174,7 @@ class ViewFeed(TeacherIdentity):
                                                     enabled=self.device.type == "cuda"):
             if not len(views):
                 return torch.zeros(0, model.dim, device=self.device)
-            return in_batches(views, lambda v: model(self.render(model, v)).float(), batch_size)
+            return in_batches(views, lambda v, _: model(self.render(model, v)).float(), batch_size)
 
     def heldout_metrics(self, student: RetrievalNet) -> dict[str, Any] | None:
         """Held-out photos' views: mean cosine of student to teacher, and asym retrieval among the views
@@ -173,6 +201,7 @@ class ViewFeed(TeacherIdentity):
             raise DistillError("projection init on views chooses λ on held-out photos: set heldout_photos > 0 "
                                "(or --projection-init random)")
         rng = epoch_rng(self.cfg.seed, 0, VIEW_PURPOSE + 10)
+        rows: np.ndarray | None = None
         if self.cached is not None:
             rows = (self.train[:, None] * self.per_photo + np.arange(self.per_photo)[None]).reshape(-1)
             rows = np.sort(rng.permutation(rows)[:max_views])
@@ -180,14 +209,20 @@ class ViewFeed(TeacherIdentity):
         else:
             per = max(1, max_views // max(len(self.train), 1))
             views = sample_views(np.repeat(self.train, per), len(self.photos), rng, Augment())
-            teacher = in_batches(views, lambda v: self.teacher(v, None))
-        return (self.pooled(student, views), teacher.double().cpu().numpy(),
+            teacher = in_batches(views, lambda v, _: self.teacher(v, None))
+        return (self.pooled(student, views, rows), teacher.double().cpu().numpy(),
                 self.pooled(student, self.held_views), self.held_teacher.double().cpu().numpy())
 
-    def pooled(self, student: RetrievalNet, views: ViewParams, batch_size: int = 64) -> np.ndarray:
-        """Pooled (unprojected) student features of `views`, float64."""
+    def pooled(self, student: RetrievalNet, views: ViewParams, rows: np.ndarray | None = None,
+               batch_size: int = 64) -> np.ndarray:
+        """Pooled (unprojected) student features of `views` (cache `rows`: from the frozen trunk's output),
+        float64."""
         student.eval()
+
+        def chunk(v: ViewParams, idx: np.ndarray) -> torch.Tensor:
+            x, after_trunk = self.student_input(student, v, None if rows is None else rows[idx])
+            return (self.tail.pooled(x) if after_trunk and self.tail else student.pooled(x)).double()
+
         with torch.inference_mode():
-            feats = in_batches(views, lambda v: student.pooled(self.render(student, v)).double(), batch_size,
-                               desc="projection init")
+            feats = in_batches(views, chunk, batch_size, desc="projection init")
         return feats.cpu().numpy()
