@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from export.tolerance import MAP_DELTA_POINTS
+
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     """`index build|add|info` on `parser`."""
@@ -82,8 +84,10 @@ def add_device_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", required=True, help="teacher index of --data's database")
     parser.add_argument("--data", required=True, help="revisited test set (queries + ground truth)")
     parser.add_argument("--ckpt", required=True, help="the checkpoint the artefacts were exported from")
-    parser.add_argument("--tol-fp", type=float, default=None, help="|Δ mAP| points allowed for fp32/fp16 (0.5)")
-    parser.add_argument("--tol-int8", type=float, default=None, help="|Δ mAP| points allowed for int8 (1.0)")
+    parser.add_argument("--tol-fp", type=float, default=None,
+                        help=f"|Δ mAP| points allowed for fp32/fp16 ({MAP_DELTA_POINTS['fp32']})")
+    parser.add_argument("--tol-int8", type=float, default=None,
+                        help=f"|Δ mAP| points allowed for int8 ({MAP_DELTA_POINTS['int8']})")
     parser.add_argument("--json", default=None, help="write the result here")
     parser.set_defaults(func=_cmd_device_eval)
 

@@ -14,8 +14,7 @@ from distill.encode import encode
 from distill.errors import DistillError
 from distill.metrics import revisited_map
 from distill.train.checkpoint import student_from_checkpoint
-
-TOLERANCE_POINTS = {"fp32": 0.5, "fp16": 0.5, "int8": 1.0}  # |Δ mAP| allowed per quantisation
+from export.tolerance import MAP_DELTA_POINTS  # |Δ mAP| allowed per quantisation, shared with export fidelity
 
 
 def index_ranks(index: RetrievalIndex, queries: np.ndarray, data: RevisitedSet) -> np.ndarray:
@@ -51,7 +50,7 @@ def device_eval(artifacts: list[str], index_path: str | Path, data_path: str | P
     from export.base import CannotRun
     from export.fidelity import agreement
 
-    tol = {**TOLERANCE_POINTS, **(tolerance or {})}
+    tol = {**MAP_DELTA_POINTS, **(tolerance or {})}
     index = open_index(index_path)
     data = open_dataset(data_path)
     if not isinstance(data, RevisitedSet):

@@ -21,6 +21,7 @@ from export.artifact import Artifact
 from export.base import CannotRun, Runner
 from export.calib import load_inputs
 from export.metadata import ArtifactMetadata
+from export.tolerance import MAP_DELTA_POINTS
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,11 @@ class Target:
     """What an artefact of one quantisation must achieve against PyTorch."""
 
     min_median_cosine: float
-    max_map_delta: float  # points
+    max_map_delta: float  # points, from `export.tolerance.MAP_DELTA_POINTS`
 
 
-TARGETS = {"fp32": Target(0.9999, 0.1), "fp16": Target(0.999, 0.1), "int8": Target(0.99, 1.0)}
+MIN_MEDIAN_COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.99}
+TARGETS = {q: Target(MIN_MEDIAN_COSINE[q], MAP_DELTA_POINTS[q]) for q in MAP_DELTA_POINTS}
 
 
 def agreement(reference: np.ndarray, got: np.ndarray) -> dict[str, float]:

@@ -79,7 +79,9 @@ def test_onnx_int8_is_quantised_and_close(run: dict[str, Path], tmp_path: Path) 
     x = calib_inputs(run)
     cos = cosines(art.runner().embed(x), pytorch_embeddings(run["ckpt"], x))
     assert np.median(cos) > 0.99
-    assert path.stat().st_size < 0.5 * (tmp_path / "student_int8.onnx").stat().st_size * 4
+    export_student(ExportRequest("onnx", str(run["ckpt"]), str(tmp_path), str(run["calib"])))
+    fp32_size, int8_size = (tmp_path / "student_fp32.onnx").stat().st_size, path.stat().st_size
+    assert int8_size < 0.5 * fp32_size, (int8_size, fp32_size)  # 0.44× here (Q/DQ overhead on a tiny net), 0.28× lite0
 
 
 @pytest.mark.parametrize("quantize", ["fp32", "int8"])

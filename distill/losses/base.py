@@ -1,6 +1,6 @@
 """What every loss shares: the pairs an anchor forms with the batch, in sym or asym mode.
 
-Call convention (DESIGN.md §3, pytorch-metric-learning style), for a batch of B items:
+Call convention (pytorch-metric-learning style; docs/ARCHITECTURE.md), for a batch of B items:
 - `student`: student embeddings. Rows for all B items, or, in asym mode, only for the anchors
   (A rows, in `anchors` order): asymmetric losses never need the student on positives/negatives.
 - `teacher`: teacher embeddings of all B items (from the cache), or None for losses that do not use it.
