@@ -17,7 +17,7 @@ WEB     := device_eval/web
 RECIPE = --loss infonce_plus --optimizer adamw --lr 1e-4 --head-lr-mult 10 --weight-decay 1e-4 --batch-size 32 \
 	--test-data $(DEMO)/test --test-teacher-cache $(CACHE)/demo-test
 
-.PHONY: demo cpu-hour test lint typecheck pytest setup clean loss-table bench web browser-deps android-core-deps android-core-test
+.PHONY: demo cpu-hour test lint typecheck imports pytest setup clean loss-table bench web browser-deps android-core-deps android-core-test
 
 # AML's loss table and the class-set comparison (≈40 min on 2 CPU cores); see README
 loss-table: demo
@@ -80,6 +80,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy distill export device_eval
 
+# the layer map of docs/ARCHITECTURE.md: the import contracts in setup.cfg
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
 # the browser client (device_eval/web): npm deps, then the esbuild bundle served at /demo/ by `distill serve`
 web: $(WEB)/dist/.built
 
@@ -109,7 +113,7 @@ android-core-deps:
 android-core-test: $(STAMP) android-core-deps
 	$(BIN)/python -m pytest -q -m android
 
-test: lint typecheck android-core-test pytest
+test: lint typecheck imports android-core-test pytest
 
 clean:
 	rm -rf $(VENV) data runs

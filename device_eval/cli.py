@@ -1,10 +1,15 @@
-"""`distill index ...`, `distill serve` and `distill device-eval`: arguments and commands (heavy imports
-happen inside the commands)."""
+"""`distill index ...`, `distill serve`, `distill device-eval` and `distill client-goldens`: the sub-commands,
+added to parsers the `distill` command gives (`distill.cli.build_parser`)."""
 
 import argparse
 import json
 from pathlib import Path
 
+from device_eval.goldens import write_goldens
+from device_eval.index import add_to_index, build_index, database, read_manifest
+from device_eval.parity import device_eval, format_table
+from distill.errors import DistillError
+from distill.io import atomic_write_json
 from export.tolerance import MAP_DELTA_POINTS
 
 
@@ -32,8 +37,6 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> None:
-    from device_eval.index import build_index, database
-
     vectors, items, space = database(args.data, args.teacher_cache)
     man = build_index(vectors, items, space, args.out, ivf=args.ivf, pq=args.pq, nprobe=args.nprobe,
                       source=str(args.data), shards=args.shards)
@@ -42,16 +45,12 @@ def _cmd_build(args: argparse.Namespace) -> None:
 
 
 def _cmd_add(args: argparse.Namespace) -> None:
-    from device_eval.index import add_to_index, database
-
     vectors, items, space = database(args.data, args.teacher_cache)
     man = add_to_index(args.index, vectors, items, space, source=str(args.data))
     print(f"index {args.index}: added {len(items)}, now {man['count']} × {man['dim']} (generation {man['generation']})")
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
-    from device_eval.index import read_manifest
-
     print(json.dumps(read_manifest(args.index), indent=2))
 
 
@@ -69,7 +68,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    from device_eval.server import serve
+    from device_eval.server import serve  # lazy: the server module needs the serve extra (FastAPI, pydantic)
 
     web = args.web_artifact
     if web is None and args.artifact is not None and Path(args.artifact).suffix == ".onnx":
@@ -93,10 +92,6 @@ def add_device_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_device_eval(args: argparse.Namespace) -> None:
-    from device_eval.parity import device_eval, format_table
-    from distill.errors import DistillError
-    from distill.io import atomic_write_json
-
     tol = {"fp32": args.tol_fp, "fp16": args.tol_fp, "int8": args.tol_int8}
     result = device_eval(args.artifact, args.index, args.data, args.ckpt,
                          {k: v for k, v in tol.items() if v is not None})
@@ -118,6 +113,4 @@ def add_goldens_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_goldens(args: argparse.Namespace) -> None:
-    from device_eval.goldens import write_goldens
-
     print(f"goldens: {write_goldens(args.artifact, args.out, args.photo)}")

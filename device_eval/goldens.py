@@ -22,9 +22,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from device_eval.index import build_index
 from distill.data.images import load_image, preprocess, upright
 from distill.errors import DistillError
-from distill.models.net import PreprocessConfig
+from distill.preprocess import PreprocessConfig
+from export.artifact import open_artifact
+from export.base import need
+from export.tflite_format import HINT, write_metadata
 
 SKIMAGE_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "camera.png", "rocket.jpg")
 EXTRA_CONFIGS = {  # preprocessing variants beyond the artefact's own (tensor goldens only)
@@ -51,8 +55,6 @@ def skimage_photos() -> list[Path]:
 
 def write_goldens(artifact_path: str | Path, out: str | Path, photos: Sequence[str | Path] | None = None) -> Path:
     """Write the golden folder for `artifact_path` (a float-I/O artefact) to `out`; returns goldens.json."""
-    from export.artifact import open_artifact
-
     artifact = open_artifact(artifact_path)
     if artifact.meta.quantization == "int8" and artifact.meta.format == "tflite":
         raise DistillError(f"{artifact_path}: goldens need a float-I/O artefact (distill export onnx --quantize fp32)")
@@ -89,9 +91,6 @@ def write_goldens(artifact_path: str | Path, out: str | Path, photos: Sequence[s
 def _metadata_tflite(artifact: Any, path: Path) -> str:
     """A .tflite file carrying the artefact's metadata, for the clients' metadata readers: the artefact
     itself when it is one, else a weightless model written with the TFLite schema and `write_metadata`."""
-    from export.base import need
-    from export.tflite_format import HINT, write_metadata
-
     if artifact.meta.format == "tflite":
         shutil.copyfile(artifact.path, path)
         return path.name
@@ -144,8 +143,7 @@ def _server_responses(artifact: Any, embeddings: np.ndarray, names: list[str], o
     """The real server's answers (status, body) over an index of the golden embeddings."""
     from fastapi.testclient import TestClient
 
-    from device_eval.index import build_index
-    from device_eval.server import create_app
+    from device_eval.server import create_app  # lazy, like FastAPI: the server module needs the serve extra
 
     m = artifact.meta
     index_dir = out / "index"

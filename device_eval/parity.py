@@ -8,12 +8,15 @@ import numpy as np
 import torch
 
 from device_eval.index import RetrievalIndex, open_index
+from distill.checkpoint import student_from_checkpoint
 from distill.compat import manifest_compat_key
 from distill.data import RevisitedSet, open_dataset
 from distill.encode import encode
 from distill.errors import DistillError
 from distill.metrics import revisited_map
-from distill.train.checkpoint import student_from_checkpoint
+from export.artifact import open_artifact
+from export.base import CannotRun
+from export.fidelity import agreement
 from export.tolerance import MAP_DELTA_POINTS  # |Δ mAP| allowed per quantisation, shared with export fidelity
 
 
@@ -46,10 +49,6 @@ def require_artifact_fits(meta: Any, manifest: dict[str, Any], index_path: str |
 def device_eval(artifacts: list[str], index_path: str | Path, data_path: str | Path, ckpt: str | Path,
                 tolerance: dict[str, float] | None = None) -> dict[str, Any]:
     """PyTorch asym mAP vs each artefact's, both searched in the index, with per-query cosines."""
-    from export.artifact import open_artifact
-    from export.base import CannotRun
-    from export.fidelity import agreement
-
     tol = {**MAP_DELTA_POINTS, **(tolerance or {})}
     index = open_index(index_path)
     data = open_dataset(data_path)

@@ -20,7 +20,11 @@ import numpy as np
 from device_eval.api import Error, Health, Hit, SearchRequest, SearchResponse
 from device_eval.batching import SearchBatcher
 from device_eval.index import RetrievalIndex, open_index, read_manifest
+from device_eval.parity import require_artifact_fits
+from device_eval.webclient import add_web_client, open_web_model
+from distill.data.images import load_image, preprocess, upright
 from distill.errors import DistillError
+from export.artifact import open_artifact
 
 NORM_TOLERANCE = 0.1
 THUMB_PX = 256
@@ -82,8 +86,6 @@ class ServerState:
         if not 0 <= i < len(self.index):
             raise HTTPError(404, f"id {i}: the index holds ids 0 … {len(self.index) - 1}")
         if i not in self.thumbs:
-            from distill.data.images import load_image
-
             try:
                 img = load_image(self.index.items[i]["path"])
             except DistillError as e:
@@ -100,8 +102,6 @@ class ServerState:
     def embed_image(self, data: bytes) -> np.ndarray:
         """The server-side student's embedding of an uploaded image (1×d)."""
         from PIL import Image
-
-        from distill.data.images import preprocess, upright
 
         if self.runner is None:
             raise HTTPError(503, "image search is off: start the server with --artifact student.onnx|.tflite")
@@ -122,9 +122,6 @@ def load_state(index_path: str | Path, artifact_path: str | Path | None, max_k: 
     index = open_index(index_path)
     state = ServerState(index=index, max_k=max_k)
     if artifact_path is not None:
-        from device_eval.parity import require_artifact_fits
-        from export.artifact import open_artifact
-
         state.artifact = open_artifact(artifact_path)
         require_artifact_fits(state.artifact.meta, index.manifest, index.path, artifact_path)
         state.runner = state.artifact.runner(threads=1)
@@ -240,8 +237,6 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
         return Response(server().thumbnail(item_id), media_type="image/jpeg",
                         headers={"cache-control": "public, max-age=86400"})
 
-    from device_eval.webclient import add_web_client
-
     add_web_client(app, web_artifact, HTTPError, lambda: server().index)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
@@ -256,13 +251,8 @@ def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | N
         raise DistillError("serving needs uvicorn: pip install 'asym-distill[serve]'") from None
     manifest = read_manifest(index_path)  # fail fast, in one line, before uvicorn starts
     if artifact is not None:
-        from device_eval.parity import require_artifact_fits
-        from export.artifact import open_artifact
-
         require_artifact_fits(open_artifact(artifact).meta, manifest, index_path, artifact)
     if web_artifact is not None:
-        from device_eval.webclient import open_web_model
-
         open_web_model(web_artifact, manifest, index_path)
     uvicorn.run(create_app(index_path, artifact, max_k, max_body_bytes, web_artifact), host=host, port=port,
                 log_level="info")

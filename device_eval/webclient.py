@@ -4,11 +4,13 @@ the ONNX student the page runs (`/demo/model.onnx`) and that model's metadata (`
 The page encodes photos on the device with onnxruntime-web and posts the embeddings to `/search`."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from device_eval.parity import require_artifact_fits
 from distill.errors import DistillError
+from export.artifact import open_artifact
 
 DIST = Path(__file__).parent / "web" / "dist"
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -29,11 +31,6 @@ class WebModel:
 
 def open_web_model(path: str | Path, index_manifest: dict[str, Any], index_path: str | Path) -> WebModel:
     """Open the page's model and check it against the index (same space and dimension); one-line errors."""
-    from dataclasses import asdict
-
-    from device_eval.parity import require_artifact_fits
-    from export.artifact import open_artifact
-
     p = Path(path)
     if p.suffix != ".onnx":
         raise DistillError(f"--web-artifact {p}: the browser client runs ONNX models (.onnx), not {p.suffix or p.name}")

@@ -5,19 +5,31 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import numpy as np
 
+from device_eval.cli import add_device_eval_arguments, add_goldens_arguments, add_index_arguments, add_serve_arguments
+from distill.builders.pool import SOURCES, PoolOptions, build_pool, summary_line
+from distill.cache import build_cache, load_cache
+from distill.checkpoint import student_from_checkpoint
+from distill.data import open_dataset
+from distill.data.demo.build import build_demo
+from distill.data.pool_sources import WALLPAPER_DEBS
+from distill.data.views import Augment, augment_dict, photo_views
+from distill.distributed import init_distributed
+from distill.encode import default_device, encode
 from distill.errors import DistillError
-
-if TYPE_CHECKING:
-    from distill.models.net import RetrievalNet
+from distill.evaluate import Embeddings, evaluate, format_table, load_distractors, query_refs
+from distill.io import atomic_write_json
+from distill.losses import get_loss_class, list_losses
+from distill.models import RetrievalNet, create_model, get_model_spec, list_models
+from distill.train import Trainer, config_from_sources
+from distill.train.report import format_test
+from export.cli import add_arguments as add_export_arguments
 
 
 def _cmd_build_demo(args: argparse.Namespace) -> None:
-    from distill.data.demo.build import build_demo
-
     out = build_demo(args.out, cache=args.sources)
     manifest = json.loads((out / "manifest.json").read_text())
     s = manifest["summary"]
@@ -27,9 +39,6 @@ def _cmd_build_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_build_pool(args: argparse.Namespace) -> None:
-    from distill.data.pool import SOURCES, PoolOptions, build_pool, summary_line
-    from distill.data.pool_sources import WALLPAPER_DEBS
-
     opts = PoolOptions(sources=tuple(s for s in SOURCES if not getattr(args, f"no_{s}")), demo=args.demo,
                        sources_dir=args.sources, packages=tuple(args.package or WALLPAPER_DEBS),
                        from_dirs=tuple(args.from_dirs), video_step=args.video_step, max_side=args.max_side,
@@ -40,27 +49,17 @@ def _cmd_build_pool(args: argparse.Namespace) -> None:
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
-    from distill.models import get_model_spec, list_models
-
     for name in list_models():
         spec = get_model_spec(name)
         print(f"{name:24} {spec.arch:24} {spec.preprocess.input_size[0]:>4}px  {spec.description}")
 
 
 def _cmd_cache_teacher(args: argparse.Namespace) -> None:
-    from distill.cache import build_cache
-    from distill.data import open_dataset
-    from distill.distributed import init_distributed
-    from distill.encode import default_device
-    from distill.models import create_model
-
     data = open_dataset(args.data, split=args.split)
     teacher = create_model(args.teacher, weights=args.weights)
     dist = init_distributed(default_device())  # under torchrun: each rank encodes a shard
     views, info = None, None
     if args.views:
-        from distill.data.views import Augment, augment_dict, photo_views
-
         if args.views < 2:
             raise DistillError(f"--views {args.views}: expected ≥ 2 views per image (views of a photo are positives)")
         rng = np.random.default_rng(args.view_seed)
@@ -76,12 +75,6 @@ def _cmd_cache_teacher(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from distill.cache import load_cache
-    from distill.data import open_dataset
-    from distill.encode import encode
-    from distill.evaluate import Embeddings, evaluate, format_table, load_distractors, query_refs
-    from distill.models import create_model
-
     data = open_dataset(args.data)
     needs_teacher = args.mode in ("teacher", "asym")
     teacher_emb = None
@@ -112,21 +105,13 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     result = evaluate(data, query, db, args.mode, args.data, distractors)
     print(format_table(result))
     if args.json:
-        from distill.io import atomic_write_json
-
         atomic_write_json(args.json, result)
         print(f"results written to {args.json}")
 
 
-def _load_student(spec: str) -> "RetrievalNet":
+def _load_student(spec: str) -> RetrievalNet:
     """A trained checkpoint (a file path) or a preset name."""
-    from pathlib import Path
-
-    from distill.models import create_model
-
     if Path(spec).is_file() or spec.endswith(".pt"):
-        from distill.train import student_from_checkpoint
-
         return student_from_checkpoint(spec)[0]
     return create_model(spec)
 
@@ -173,10 +158,6 @@ TRAIN_FLAGS = {  # flag: (type, help); all default to None so YAML values are ke
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from distill.distributed import init_distributed
-    from distill.encode import default_device
-    from distill.train import Trainer, config_from_sources
-
     overrides = {k: getattr(args, k) for k in TRAIN_FLAGS}
     overrides["teacher_online"] = True if args.teacher_online else None
     overrides["views"] = True if args.views else None
@@ -203,8 +184,6 @@ def _cmd_train(args: argparse.Namespace) -> None:
               f"{100 * first['heldout']['map']:.2f} → {100 * last['heldout']['map']:.2f}")
     for key in ("test_before", "test"):
         if key in state:
-            from distill.train.report import format_test
-
             print(("before training: " if key == "test_before" else "after training (best.pt): ")
                   + format_test(state[key]))
     for key, names in (("map", ("easy", "medium", "hard")), ("recall", ("1", "2", "4", "8"))):
@@ -227,8 +206,6 @@ def _parse_param(text: str) -> tuple[str, float]:
 
 
 def _cmd_losses(args: argparse.Namespace) -> None:
-    from distill.losses import get_loss_class, list_losses
-
     for name in list_losses():
         cls = get_loss_class(name)
         print(f"{name:22} modes: {'/'.join(cls.modes):9} teacher: {'yes' if cls.needs_teacher else 'no ':3}  "
@@ -312,14 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (typ, text) in TRAIN_FLAGS.items():
         tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=text)
     tr.set_defaults(func=_cmd_train)
-
-    from device_eval.cli import (
-        add_device_eval_arguments,
-        add_goldens_arguments,
-        add_index_arguments,
-        add_serve_arguments,
-    )
-    from export.cli import add_arguments as add_export_arguments
 
     add_export_arguments(sub.add_parser("export", help="export a student to ONNX, TFLite or Core ML, with a report"))
     add_index_arguments(sub.add_parser("index", help="build, extend or inspect the hosted teacher index"))

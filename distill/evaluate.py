@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from distill import metrics
+from distill.cache import load_cache
 from distill.data import ClassSet, Dataset, ImageRef, RevisitedSet
 from distill.errors import DistillError
 from distill.search import knn, require_unit_rows
@@ -34,8 +35,6 @@ def load_distractors(path: str | Path, db_model: str, dim: int) -> np.ndarray:
     (memory-mapped, not copied)."""
     p = Path(path)
     if p.is_dir():
-        from distill.cache import load_cache
-
         values, man = load_cache(p)
         if man["teacher"] != db_model:
             raise DistillError(f"{p}: distractors encoded by {man['teacher']}, the database by {db_model}")

@@ -1,5 +1,7 @@
-"""Atomic file writes: temp file in the same folder + fsync + rename, so readers never see half a file."""
+"""Atomic file writes: temp file in the same folder + fsync + rename, so readers never see half a file;
+file hashing and torch loading with one-line errors."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -37,6 +39,15 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Write `obj` as indented JSON atomically."""
     atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def torch_load(path: str | Path, missing: str, unreadable: str, weights_only: bool = True) -> Any:

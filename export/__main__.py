@@ -1,5 +1,8 @@
-"""`python -m export ...` (the shell's `export` builtin hides a bare `export` command)."""
+"""`python -m export ARGS` = `distill export ARGS`: the same parser and the same one-line errors (the shell's
+`export` builtin hides a bare `export` command)."""
 
-from export.cli import main
+import sys
 
-raise SystemExit(main())
+from distill.cli import main
+
+raise SystemExit(main(["export", *sys.argv[1:]]))

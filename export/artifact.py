@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from distill.data.images import ImageDataset, ImageRef
 from distill.errors import DistillError
-from distill.models.net import PreprocessConfig
+from distill.preprocess import PreprocessConfig
 from export.base import ExportFormat, Runner
 from export.formats import format_of
 from export.metadata import METADATA_KEY, ArtifactMetadata

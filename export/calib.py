@@ -8,7 +8,7 @@ import numpy as np
 from distill.data import open_dataset
 from distill.data.images import ImageDataset, ImageRef
 from distill.errors import DistillError
-from distill.models.net import PreprocessConfig
+from distill.preprocess import PreprocessConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 

@@ -1,8 +1,15 @@
-"""`distill export ...` / `python -m export ...`: arguments and commands (heavy imports happen inside)."""
+"""`distill export ...` (also `python -m export ...`): the export sub-commands, added to a parser the `distill`
+command gives (`distill.cli.build_parser`)."""
 
 import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
 
+from export.artifact import open_artifact
 from export.base import QUANTIZATIONS
+from export.budget import require_positive
+from export.pipeline import ExportRequest, export_student
 
 FORMATS = ("onnx", "tflite", "coreml")
 
@@ -30,9 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> None:
     """`distill export FORMAT ...`."""
-    from export.budget import require_positive
-    from export.pipeline import ExportRequest, export_student
-
     require_positive(args.budget_gflops, "--budget-gflops")
     require_positive(args.budget_mparams, "--budget-mparams")
     req = ExportRequest(format=args.export_format, ckpt=args.ckpt, out=args.out, calib=args.calib,
@@ -40,27 +44,11 @@ def run_export(args: argparse.Namespace) -> None:
                         budget_mparams=args.budget_mparams, eval_data=args.eval_data,
                         eval_teacher_cache=args.eval_teacher_cache)
     report = export_student(req)
-    from pathlib import Path
-
     print(Path(report["files"][1]).read_text())
     print(f"artefact {report['artifact']}; reports {', '.join(report['files'])}")
 
 
 def run_inspect(args: argparse.Namespace) -> None:
     """`distill export inspect ARTIFACT`."""
-    import json
-    from dataclasses import asdict
-
-    from export.artifact import open_artifact
-
     art = open_artifact(args.artifact)
     print(json.dumps({"metadata": asdict(art.meta), "io": art.format.describe(art.path)}, indent=2, default=str))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m export ARGS` = `distill export ARGS` (same parser, same one-line errors)."""
-    import sys
-
-    from distill.cli import main as distill_main
-
-    return distill_main(["export", *(sys.argv[1:] if argv is None else argv)])

@@ -9,8 +9,8 @@ from typing import Any
 
 from distill.compat import NORMALIZATION, manifest_compat_key, space_identity
 from distill.errors import DistillError
+from distill.io import sha256_file
 from distill.models.net import RetrievalNet
-from distill.models.weights import sha256_file
 
 METADATA_KEY = "asym_distill"
 FORMAT_VERSION = 1

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from distill.cache import load_cache
+from distill.checkpoint import student_from_checkpoint
 from distill.errors import DistillError
 from distill.models import create_model
-from distill.train.checkpoint import student_from_checkpoint
 from export.artifact import open_artifact
 from export.budget import Cost, check_budget, model_cost
 from export.calib import image_refs, load_inputs, sample_refs

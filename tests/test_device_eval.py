@@ -67,9 +67,9 @@ def test_device_eval_table_fp32_equal_int8_within_tolerance(setup: dict[str, Any
     assert fp32["passed"] is True and int8["passed"] == all(abs(d) <= 1.0 for d in int8["delta_points"].values())
     # the same mAP as distill's own asym evaluation against the cache (a different code path: no index)
     from distill.cache import load_cache
+    from distill.checkpoint import student_from_checkpoint
     from distill.encode import encode
     from distill.evaluate import Embeddings, evaluate
-    from distill.train import student_from_checkpoint
 
     data = open_dataset(setup["bench"])
     model, _ = student_from_checkpoint(setup["ckpt"])

@@ -12,12 +12,12 @@ import timm
 import torch
 
 from distill.cache import build_cache
+from distill.checkpoint import student_from_checkpoint
 from distill.cli import main
 from distill.compat import compat_key
 from distill.data import open_dataset
 from distill.errors import DistillError
 from distill.models import create_model
-from distill.train import student_from_checkpoint
 from export import onnx_format
 from export.artifact import open_artifact
 from export.budget import check_budget, count_cost

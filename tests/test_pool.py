@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from distill.builders import pool as pool_mod
+from distill.builders.pool import PoolOptions, build_pool, cap_per_source, encode_jpeg, summary_line
 from distill.data import ClassSet, open_dataset
-from distill.data import pool as pool_mod
-from distill.data.pool import PoolOptions, build_pool, cap_per_source, encode_jpeg, summary_line
 from distill.data.pool_sources import Item, deb_license, unique_names, why_excluded
 from distill.errors import DistillError
 from tests.conftest import write_image

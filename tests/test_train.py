@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from distill.cache import build_cache
+from distill.checkpoint import load_checkpoint, student_from_checkpoint
 from distill.cli import main
 from distill.data import open_dataset
 from distill.errors import DistillError
 from distill.models import create_model
-from distill.train import TrainConfig, Trainer, load_checkpoint, student_from_checkpoint
+from distill.train import TrainConfig, Trainer
 from tests.conftest import write_sfm12
 
 KILL_AT = """

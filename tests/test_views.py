@@ -11,13 +11,14 @@ import torch
 
 from distill import metrics
 from distill.cache import build_cache, load_cache, load_views
+from distill.checkpoint import load_checkpoint
 from distill.cli import main
 from distill.data import open_dataset
 from distill.data.views import Augment, ViewParams, load_photos, render_views, sample_views
 from distill.errors import DistillError
 from distill.models import PreprocessConfig, create_model
 from distill.search import _torch_knn, knn
-from distill.train import Trainer, load_checkpoint
+from distill.train import Trainer
 from tests.conftest import view_cfg
 
 RAW = PreprocessConfig(input_size=(8, 8), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))

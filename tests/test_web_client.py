@@ -17,7 +17,7 @@ from device_eval.index import build_index
 from device_eval.server import create_app
 from distill.cli import main
 from distill.data.images import load_image, preprocess
-from distill.models.net import PreprocessConfig
+from distill.preprocess import PreprocessConfig
 from tests.conftest import running_server
 
 WEB = Path(webclient.__file__).parent / "web"

@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from distill.errors import DistillError
-from distill.models.net import PreprocessConfig
+from distill.preprocess import PreprocessConfig
 
 _INTERP = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
            "nearest": Image.Resampling.NEAREST}

@@ -5,7 +5,6 @@ Every source yields `Item`s (an output name and a loader); nothing is decoded tw
 which are read once, sequentially, when the source is listed. Images build-demo puts in its test set are
 refused here by name (`why_excluded`), and so are the packages kept for an independent evaluation."""
 
-import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from distill.data.demo.build import DISTRACTOR_IMAGES, TEST_SCENES, TRAIN_IMAGES
 from distill.data.images import load_image
 from distill.data.sfm import load_sfm
 from distill.errors import DistillError
+from distill.io import sha256_file
 
 FORBIDDEN = frozenset({"mate-backgrounds", "plasma-workspace-wallpapers", "visp-images-data"})
 WALLPAPER_DEBS = ("gnome-backgrounds", "ukui-wallpapers", "lomiri-wallpapers", "lomiri-wallpapers-16.04",
@@ -159,7 +159,7 @@ def demo_items(demo: Path, out: Listing) -> None:
             if _exclude(out, "demo", spec, origin):
                 lic = S.SKIMAGE_LICENSE if spec.startswith("skimage:") else S.DEBS["opencv-doc"]["license"]
                 out.items.append(Item(f"demo/{cid}", "demo", origin, lic, _file_loader(ref.path)))
-    out.sources.append({"source": "demo", "path": str(demo), "pickle_sha256": _sha256_file(pkl)})
+    out.sources.append({"source": "demo", "path": str(demo), "pickle_sha256": sha256_file(pkl)})
 
 
 def opencv_items(cache: Path, video_step: int, skip_missing: bool, out: Listing) -> None:
@@ -249,7 +249,7 @@ def fetch_package(pkg: str, cache: Path, skip_missing: bool, out: Listing, licen
         return None
     root = S.unpack_deb(deb, cache / pkg)
     out.sources.append({"source": f"debian:{pkg}", "package": pkg, "version": unquote(deb.name.split("_")[1]),
-                        "deb": deb.name, "sha256": _sha256_file(deb), "license": license})
+                        "deb": deb.name, "sha256": sha256_file(deb), "license": license})
     return root
 
 
@@ -283,8 +283,3 @@ def user_items(dirs: Sequence[str], out: Listing) -> None:
         out.sources.append({"source": "from", "path": d})
     for (p, _), name in zip(files, unique_names([r for _, r in files], "from"), strict=True):
         out.items.append(Item(name, "from", str(p), "the user's own photo", _file_loader(p)))
-
-
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()

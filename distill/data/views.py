@@ -20,7 +20,7 @@ from PIL import Image
 
 from distill.data.images import ImageRef, load_image
 from distill.errors import DistillError
-from distill.models.net import PreprocessConfig
+from distill.preprocess import PreprocessConfig
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ from pathlib import Path
 import torch
 
 from distill.errors import DistillError
-from distill.io import torch_load
-from distill.models.net import ModelInfo, PreprocessConfig, RetrievalNet
+from distill.io import sha256_file, torch_load
+from distill.models.net import ModelInfo, RetrievalNet
+from distill.models.weights import get_weight_source, load_pretrained
+from distill.preprocess import PreprocessConfig
 from distill.registry import Registry
 
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
@@ -61,21 +63,19 @@ def create_model(name: str, *, pretrained: bool = True, weights: str | Path | No
     """
     import timm
 
-    from distill.models import weights as W
-
     spec = get_model_spec(name)
     backbone = timm.create_model(spec.arch, pretrained=False, num_classes=0, global_pool="")
     wname, wsha = None, None
     if weights is not None:
         path = Path(weights)
         if spec.weight_source is not None:
-            W.load_pretrained(backbone, spec.weight_source, path=path, check_sha256=False, drop_classifier=True)
+            load_pretrained(backbone, spec.weight_source, path=path, check_sha256=False, drop_classifier=True)
         else:
             _load_timm_state(backbone, path)
-        wname, wsha = str(path), W.sha256_file(path)
+        wname, wsha = str(path), sha256_file(path)
     elif pretrained and spec.weight_source is not None:
-        src = W.get_weight_source(spec.weight_source)
-        W.load_pretrained(backbone, src, drop_classifier=True)
+        src = get_weight_source(spec.weight_source)
+        load_pretrained(backbone, src, drop_classifier=True)
         wname, wsha = src.name, src.sha256
     backbone_dim = int(backbone.num_features)  # type: ignore[arg-type]
     net = RetrievalNet(backbone, backbone_dim, dim=dim, gem_p=gem_p, projection=projection)

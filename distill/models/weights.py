@@ -6,7 +6,6 @@ torchvision MobileNetV2 (→ timm `mobilenetv2_100`). Loading is strict: every b
 from the file, with the same shape.
 """
 
-import hashlib
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
-from distill.io import torch_load
+from distill.io import sha256_file, torch_load
 from distill.registry import Registry
 
 
@@ -48,15 +47,6 @@ def list_weight_sources() -> list[str]:
 def get_weight_source(name: str) -> WeightSource:
     """The source called `name`."""
     return _SOURCES.get(name)
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def resolve_weight_path(src: WeightSource) -> Path:

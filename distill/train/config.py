@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
+from distill.io import atomic_write
 
 
 @dataclass
@@ -116,8 +117,6 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def write_yaml(path: str | Path, cfg: TrainConfig) -> None:
     """Save the resolved configuration."""
     import yaml
-
-    from distill.io import atomic_write
 
     text = yaml.safe_dump(asdict(cfg), sort_keys=False)
     atomic_write(path, lambda f: f.write(text.encode()))

@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from distill.cache import load_cache
+from distill.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from distill.data import ClassSet, Dataset, TupleSplit, open_dataset
 from distill.distributed import DistEnv, gather_rows
 from distill.encode import channels_last, default_device, encode, fast_layout
@@ -24,7 +25,6 @@ from distill.models import create_model, same_network
 from distill.models.net import RetrievalNet
 from distill.models.trunk import Tail, split_frozen
 from distill.train.batches import Batch, class_batches, epoch_rng, tuple_batch, tuple_order
-from distill.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from distill.train.config import TrainConfig, config_differences, validate, write_yaml
 from distill.train.optim import create_optimizer, freeze_batchnorm, lr_factor
 from distill.train.projection_init import fit_projection, init_projection

@@ -3,7 +3,6 @@ rotation, strong photometric change, blur, JPEG) and junk (tiny, blurred fragmen
 
 import hashlib
 
-import cv2
 import numpy as np
 
 LEVELS = ("easy", "hard", "junk")
@@ -27,6 +26,8 @@ def _crop(img: np.ndarray, rng: np.random.Generator, area: tuple[float, float]) 
 
 
 def _warp(img: np.ndarray, rng: np.random.Generator, max_rot: float, persp: float) -> np.ndarray:
+    import cv2  # the demo extra, like the other OpenCV users of the demo builder
+
     h, w = img.shape[:2]
     src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     dst = (src + rng.uniform(-persp, persp, size=(4, 2)) * np.array([w, h])).astype(np.float32)
@@ -47,6 +48,8 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> 
 
 
 def _blur_jpeg(img: np.ndarray, rng: np.random.Generator, sigma: float, quality: int) -> np.ndarray:
+    import cv2
+
     if sigma > 0:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
     ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])

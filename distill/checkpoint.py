@@ -11,8 +11,7 @@ import torch
 
 from distill.errors import DistillError
 from distill.io import atomic_write, torch_load
-from distill.models import create_model
-from distill.models.net import RetrievalNet
+from distill.models import RetrievalNet, create_model
 
 FORMAT = "asym-distill-checkpoint/1"
 

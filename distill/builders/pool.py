@@ -26,10 +26,14 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from distill.cache import load_cache
+from distill.data import open_dataset
 from distill.data import pool_sources as P
 from distill.data.images import ImageRef
+from distill.encode import iter_batches
 from distill.errors import DistillError
 from distill.io import atomic_write, atomic_write_json
+from distill.models import create_model
 
 SOURCES = ("demo", "opencv", "skimage", "debian")
 GENERATOR = "distill data build-pool"
@@ -173,11 +177,6 @@ def write_images(out: Path, items: list[P.Item], opts: PoolOptions) -> tuple[lis
 def near_test(out: Path, files: list[dict], test_dir: str, cache: str, batch_size: int = 32) -> list[dict]:
     """Each pool file's highest cosine to the test set (database + query crops) under the cache's teacher,
     and the nearest test image's name."""
-    from distill.cache import load_cache
-    from distill.data import open_dataset
-    from distill.encode import iter_batches
-    from distill.models import create_model
-
     data = open_dataset(test_dir)
     test_emb, manifest = load_cache(cache, {"image_list_sha256": data.list_sha256(), "count": len(data.refs)})
     teacher = create_model(manifest["teacher"])

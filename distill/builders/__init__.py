@@ -1,0 +1,1 @@
+"""Dataset builders that run the teacher (above the cache and the encoder): the photo pool."""
