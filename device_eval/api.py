@@ -45,5 +45,8 @@ class Health(BaseModel):
 class Error(BaseModel):
     """Every 4xx/5xx body."""
 
-    error: str
+    error: str = Field(description="one line for people")
+    code: str = Field(description="for programs: `space_mismatch` (409: not the index's embedding space), "
+                                  "`invalid_request` (422), `too_large` (413), `not_found` (404), `unavailable` (503), "
+                                  "`conflict` (another 409), `method_not_allowed` (405), `bad_request` (other 4xx)")
     detail: list[dict] | None = None

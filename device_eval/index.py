@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from distill.cache import load_cache
-from distill.compat import NORMALIZATION, manifest_compat_key
+from distill.compat import NORMALIZATION, manifest_compat_key, require_same_space
 from distill.data import RevisitedSet, TupleSplit, open_dataset
 from distill.errors import DistillError
 from distill.io import atomic_write, atomic_write_json
@@ -152,9 +152,8 @@ def add_to_index(path: str | Path, vectors: np.ndarray, items: list[dict[str, st
                  source: str = "") -> dict[str, Any]:
     """Append `vectors` (same space) to the index at `path`, atomically (old or new index, never half)."""
     idx = open_index(path)
-    if manifest_compat_key(space) != idx.compat_key:
-        raise DistillError(f"{source or path}: embeddings of {space['teacher']} ({space['dim']}-d) cannot join index "
-                           f"{path} of {idx.manifest['teacher']} ({idx.dim}-d): compat keys differ")
+    require_same_space(space, idx.manifest, what="the new set", against=f"index {path}", where=str(source or path),
+                       hint="only embeddings of the index's space can join it")
     if len(vectors) != len(items) or len(vectors) == 0:
         raise DistillError(f"{source or path}: {len(vectors)} vectors for {len(items)} items (need ≥ 1, equal)")
     require_unit_rows(vectors, str(source or path))

@@ -9,14 +9,16 @@ import torch
 
 from device_eval.index import RetrievalIndex, open_index
 from distill.checkpoint import student_from_checkpoint
-from distill.compat import manifest_compat_key
+from distill.compat import require_same_space
 from distill.data import RevisitedSet, open_dataset
 from distill.encode import encode
 from distill.errors import DistillError
+from distill.io import sha256_file
 from distill.metrics import revisited_map
 from export.artifact import open_artifact
 from export.base import CannotRun
 from export.fidelity import agreement
+from export.metadata import ArtifactMetadata, checkpoint_space
 from export.tolerance import MAP_DELTA_POINTS  # |Δ mAP| allowed per quantisation, shared with export fidelity
 
 
@@ -36,14 +38,11 @@ def index_ranks(index: RetrievalIndex, queries: np.ndarray, data: RevisitedSet) 
     return id_to_pos[ids]  # id -1 (not found) indexes the last entry: n_db
 
 
-def require_artifact_fits(meta: Any, manifest: dict[str, Any], index_path: str | Path, where: str | Path) -> None:
-    """One-line refusal of an artefact exported for another teacher space or dimension than the index's."""
-    if meta.dim != manifest["dim"]:
-        raise DistillError(f"{where}: the student gives {meta.dim}-d embeddings, index {index_path} holds "
-                           f"{manifest['dim']}-d teacher embeddings")
-    if meta.compat_key != manifest["compat_key"]:
-        raise DistillError(f"{where}: exported for teacher {meta.teacher} (key {meta.compat_key}), but index "
-                           f"{index_path} holds {manifest['teacher']} (key {manifest['compat_key']})")
+def require_artifact_fits(meta: ArtifactMetadata, manifest: dict[str, Any], index_path: str | Path,
+                          where: str | Path) -> None:
+    """One-line refusal of an artefact exported for another space (teacher, weights, dimension) than the index's."""
+    require_same_space(meta.keyed_space(), manifest, what="the student exported", against=f"index {index_path}",
+                       where=str(where), hint="search it with an index of the space it was exported for")
 
 
 def device_eval(artifacts: list[str], index_path: str | Path, data_path: str | Path, ckpt: str | Path,
@@ -58,10 +57,9 @@ def device_eval(artifacts: list[str], index_path: str | Path, data_path: str | P
     for art in opened:  # refuse before any slow work
         require_artifact_fits(art.meta, index.manifest, index.path, art.path)
     model, state = student_from_checkpoint(ckpt)
-    teacher = state.get("teacher_manifest") or {}
-    if not teacher or manifest_compat_key(teacher) != index.compat_key:
-        raise DistillError(f"{ckpt}: student trained for teacher {teacher.get('teacher')!r}, not the space of index "
-                           f"{index.path} ({index.manifest['teacher']}); device-eval compares asymmetric students")
+    require_same_space(checkpoint_space(model, state, sha256_file(ckpt)), index.manifest, what="the student trained",
+                       against=f"index {index.path}", where=str(ckpt),
+                       hint="device-eval needs the index of the space the student was trained for")
     refs = data.query_refs
     reference = encode(model.cpu(), refs, desc="pytorch queries", device=torch.device("cpu"))
     rows: list[dict[str, Any]] = [{"model": "pytorch", "quantization": "fp32",

@@ -1,27 +1,30 @@
 """`distill serve`: the teacher index over HTTP (FastAPI + uvicorn).
 
 The index (and, for `/search/image`, an exported student) is loaded in the app's lifespan. Every
-error is a JSON body `{"error": ...}` with a 4xx status; nothing a client sends can cause a 5xx.
+error is a JSON body `{"error": ..., "code": ...}` with a 4xx status (`code` machine-readable, e.g.
+`space_mismatch` for a compat key of another space); nothing a client sends can cause a 5xx.
 Embedding policy: vectors must be finite and of the index's dimension; a norm within 1 ± 0.1 is
 rescaled to 1 (int8 outputs drift slightly), anything else is refused as "not L2-normalised".
 """
 
+import functools
 import io
 import threading
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from starlette.exceptions import HTTPException
 
 from device_eval.api import Error, Health, Hit, SearchRequest, SearchResponse
 from device_eval.batching import SearchBatcher
 from device_eval.index import RetrievalIndex, open_index, read_manifest
 from device_eval.parity import require_artifact_fits
 from device_eval.webclient import add_web_client, open_web_model
+from distill.compat import SpaceMismatch, require_same_space
 from distill.data.images import load_image, preprocess, upright
 from distill.errors import DistillError
 from export.artifact import open_artifact
@@ -30,6 +33,8 @@ NORM_TOLERANCE = 0.1
 THUMB_PX = 256
 THUMB_CACHE = 1024
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (404, 409, 413, 422, 503)}
+ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid_request",
+               503: "unavailable"}  # the body's `code` by status, unless the error names its own
 
 
 def _fastapi() -> Any:
@@ -40,12 +45,17 @@ def _fastapi() -> Any:
     return fastapi
 
 
-class HTTPError(Exception):
-    """A client error with its status; turned into `{"error": message}`."""
+def error_code(status: int) -> str:
+    """The default `code` of an error body with HTTP `status`."""
+    return ERROR_CODES.get(status, "bad_request")
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+
+class HTTPError(HTTPException):
+    """A client error: its status, one-line message and `code` (by default the status's, `ERROR_CODES`)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(status, message)
+        self.code = code or error_code(status)
 
 
 @dataclass
@@ -58,10 +68,16 @@ class ServerState:
     runner: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: SearchBatcher = field(init=False)  # concurrent searches coalesced into one FAISS call
-    thumbs: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+    thumbnail: Callable[[int], bytes] = field(init=False)  # JPEG of item i, least recently used dropped
 
     def __post_init__(self) -> None:
         self.batcher = SearchBatcher(self.index.search)
+        self.thumbnail = functools.lru_cache(maxsize=THUMB_CACHE)(self._thumbnail)
+
+    def require_compat_key(self, key: str) -> None:
+        """`SpaceMismatch` (answered 409) unless a request's compat key is this index's space."""
+        require_same_space({"compat_key": key}, self.index.manifest, what="the query", against="this index",
+                           where="/search", hint="use a student exported for it")
 
     def check_embedding(self, values: list[float]) -> tuple[np.ndarray, bool]:
         """The request vector as 1×d float32, unit norm; HTTPError 422 if it cannot be one."""
@@ -81,23 +97,18 @@ class ServerState:
         return [Hit(rank=r + 1, id=int(i), name=self.index.items[i]["name"], score=float(s), thumbnail=f"/thumbs/{i}")
                 for r, (s, i) in enumerate(zip(scores[0], ids[0], strict=True)) if i >= 0]
 
-    def thumbnail(self, i: int) -> bytes:
-        """JPEG thumbnail of item i (cached, least recently used dropped)."""
+    def _thumbnail(self, i: int) -> bytes:
+        """JPEG thumbnail of item i (uncached; `thumbnail` caches it)."""
         if not 0 <= i < len(self.index):
             raise HTTPError(404, f"id {i}: the index holds ids 0 … {len(self.index) - 1}")
-        if i not in self.thumbs:
-            try:
-                img = load_image(self.index.items[i]["path"])
-            except DistillError as e:
-                raise HTTPError(404, f"id {i}: thumbnail unavailable ({e})") from None
-            img.thumbnail((THUMB_PX, THUMB_PX))
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=85)
-            self.thumbs[i] = buf.getvalue()
-            if len(self.thumbs) > THUMB_CACHE:
-                self.thumbs.popitem(last=False)
-        self.thumbs.move_to_end(i)
-        return self.thumbs[i]
+        try:
+            img = load_image(self.index.items[i]["path"])
+        except DistillError as e:
+            raise HTTPError(404, f"id {i}: thumbnail unavailable ({e})") from None
+        img.thumbnail((THUMB_PX, THUMB_PX))
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=85)
+        return buf.getvalue()
 
     def embed_image(self, data: bytes) -> np.ndarray:
         """The server-side student's embedding of an uploaded image (1×d)."""
@@ -145,7 +156,8 @@ class BodyLimit:
             body += msg.get("body", b"")
             more = msg.get("more_body", False)
             if len(body) > self.max_bytes:
-                return await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+                return await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes",
+                                                    "code": error_code(413)})
         replayed = False
 
         async def replay() -> dict:
@@ -176,7 +188,6 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
-    from starlette.exceptions import HTTPException
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -189,20 +200,21 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
     def server() -> ServerState:
         return app.state.server
 
-    @app.exception_handler(HTTPError)
-    async def _http_error(request: Any, exc: HTTPError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    @app.exception_handler(HTTPException)  # ours (HTTPError) and Starlette's own (unknown path, method)
+    async def _http_error(request: Any, exc: HTTPException) -> JSONResponse:
+        code = exc.code if isinstance(exc, HTTPError) else error_code(exc.status_code)
+        return JSONResponse({"error": str(exc.detail), "code": code}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(HTTPException)
-    async def _starlette_error(request: Any, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+    @app.exception_handler(SpaceMismatch)
+    async def _space_mismatch(request: Any, exc: SpaceMismatch) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "code": exc.code}, status_code=409)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Any, exc: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str, bytes: lambda b: repr(b[:64])})
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse({"error": f"invalid request: {where}: {first.get('msg', '')}",
+        return JSONResponse({"error": f"invalid request: {where}: {first.get('msg', '')}", "code": error_code(422),
                              "detail": [{k: e.get(k) for k in ("loc", "msg", "type")} for e in errors]},
                             status_code=422)
 
@@ -220,9 +232,7 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
     @app.post("/search", response_model=SearchResponse, responses=ERRORS)
     def search(req: SearchRequest) -> SearchResponse:
         s = server()
-        if req.compat_key != s.index.compat_key:
-            raise HTTPError(409, f"compat_key {req.compat_key}: this index serves {s.index.manifest['teacher']} "
-                                 f"({s.index.dim}-d, key {s.index.compat_key}); use a student exported for it")
+        s.require_compat_key(req.compat_key)
         query, renormalized = s.check_embedding(req.embedding)
         return SearchResponse(k=req.k, renormalized=renormalized, results=s.search(query, req.k))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from device_eval.parity import require_artifact_fits
+from distill.compat import SpaceMismatch
 from distill.errors import DistillError
 from export.artifact import open_artifact
 
@@ -43,10 +44,10 @@ def open_web_model(path: str | Path, index_manifest: dict[str, Any], index_path:
     return WebModel(p, {k: meta[k] for k in PAGE_FIELDS})
 
 
-def add_web_client(app: Any, web_artifact: str | Path | None, error: type[Exception],
+def add_web_client(app: Any, web_artifact: str | Path | None, error: Callable[..., Exception],
                    index: Callable[[], Any]) -> None:
-    """Mount `/demo/` on `app`. `index()` gives the opened RetrievalIndex; `error(status, message)` is the
-    app's JSON error. The model is opened (and checked against the index) on first use."""
+    """Mount `/demo/` on `app`. `index()` gives the opened RetrievalIndex; `error(status, message[, code])` is
+    the app's JSON error. The model is opened (and checked against the index) on first use."""
     from fastapi.responses import FileResponse, RedirectResponse, Response
 
     cache: dict[str, WebModel] = {}
@@ -58,6 +59,8 @@ def add_web_client(app: Any, web_artifact: str | Path | None, error: type[Except
             ix = index()
             try:
                 cache["model"] = open_web_model(web_artifact, ix.manifest, ix.path)
+            except SpaceMismatch as e:
+                raise error(409, str(e), e.code) from None
             except DistillError as e:
                 raise error(409, str(e)) from None
         return cache["model"]

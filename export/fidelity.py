@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from distill.cache import load_cache
-from distill.compat import manifest_compat_key
+from distill.compat import require_same_space
 from distill.data import open_dataset
 from distill.data.images import ImageRef
 from distill.encode import encode
@@ -56,9 +56,8 @@ def torch_embed(model: RetrievalNet, x: np.ndarray, batch_size: int = 16) -> np.
 
 def require_space(manifest: dict[str, Any], meta: ArtifactMetadata, where: str | Path) -> None:
     """A one-line error unless the teacher database `manifest` is the space `meta` was exported for."""
-    if manifest_compat_key(manifest) != meta.compat_key:
-        raise DistillError(f"{where}: teacher {manifest['teacher']} ({manifest['dim']}-d) is not the space the "
-                           f"student was exported for ({meta.teacher}, {meta.dim}-d, key {meta.compat_key})")
+    require_same_space(meta.keyed_space(), manifest, what="the student exported", against="the teacher cache",
+                       where=str(where), hint="this cache is not the space the student was exported for")
 
 
 def benchmark_map(artifact: Artifact, runner: Runner, model: RetrievalNet, data_path: str | Path,

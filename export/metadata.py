@@ -50,6 +50,10 @@ class ArtifactMetadata:
         return student_space(self.mode, self.teacher, self.teacher_weights_sha256, self.student,
                              self.checkpoint_sha256, self.dim)
 
+    def keyed_space(self) -> dict[str, Any]:
+        """`space()` with the stored compat key, the one clients send (for `distill.compat.require_same_space`)."""
+        return {**self.space(), "compat_key": self.compat_key}
+
     def to_json(self) -> str:
         """The stored form."""
         return json.dumps(asdict(self), sort_keys=True)
@@ -74,6 +78,14 @@ def student_space(mode: str, teacher: str, teacher_weights_sha256: str | None, s
     return space_identity(f"student:{student}", checkpoint_sha256, dim)
 
 
+def checkpoint_space(model: RetrievalNet, state: dict[str, Any], checkpoint_sha256: str) -> dict[str, Any]:
+    """The space the student of a checkpoint (`state`, file sha256 `checkpoint_sha256`) embeds into."""
+    assert model.info is not None
+    teacher = state.get("teacher_manifest") or {}
+    return student_space(state.get("config", {}).get("mode", "asym"), str(teacher.get("teacher", "")),
+                         teacher.get("weights_sha256"), model.info.preset, checkpoint_sha256, model.dim)
+
+
 def build_metadata(model: RetrievalNet, state: dict[str, Any], ckpt: str | Path, fmt: str, quantization: str,
                    layout: str = "NCHW") -> ArtifactMetadata:
     """Metadata of `model` (rebuilt from checkpoint `ckpt` with contents `state`) exported as `fmt`; its
@@ -84,8 +96,7 @@ def build_metadata(model: RetrievalNet, state: dict[str, Any], ckpt: str | Path,
     ck_sha = sha256_file(ckpt)
     if mode == "asym" and not teacher:
         raise DistillError(f"{ckpt}: asymmetric checkpoint without a teacher manifest; cannot key the export")
-    key = manifest_compat_key(student_space(mode, str(teacher.get("teacher", "")), teacher.get("weights_sha256"),
-                                            model.info.preset, ck_sha, model.dim))
+    key = manifest_compat_key(checkpoint_space(model, state, ck_sha))
     pre = model.info.preprocess
     return ArtifactMetadata(
         format=fmt, quantization=quantization, student=model.info.preset, mode=mode, dim=model.dim,

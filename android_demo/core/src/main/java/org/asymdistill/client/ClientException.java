@@ -14,17 +14,20 @@ public final class ClientException extends Exception {
         BAD_SETTINGS,
         /** No answer from the server (network down, wrong address, timeout). */
         UNREACHABLE,
-        /** The server's index lives in another teacher's space (HTTP 409). */
+        /** The server's index lives in another embedding space (code {@code space_mismatch}, HTTP 409). */
         INCOMPATIBLE_MODEL,
-        /** The server refused the query (HTTP 422: wrong dimension, not normalised, bad k). */
+        /** The server refused the query ({@code invalid_request}, HTTP 422: wrong dimension, not normalised, bad k). */
         REJECTED_QUERY,
-        /** The request was too large for the server (HTTP 413). */
+        /** The request was too large for the server ({@code too_large}, HTTP 413). */
         TOO_LARGE,
-        /** The server is up but cannot serve this yet (HTTP 503). */
+        /** The server is up but cannot serve this yet ({@code unavailable}, HTTP 503). */
         UNAVAILABLE,
-        /** The requested item does not exist (HTTP 404). */
+        /** The requested item does not exist ({@code not_found}, HTTP 404). */
         NOT_FOUND,
-        /** The server failed (HTTP 5xx other than 503) or answered something that is not the API. */
+        /**
+         * The server failed (HTTP 5xx other than 503), sent an error code not listed here, or answered
+         * something that is not the API.
+         */
         BAD_RESPONSE
     }
 

@@ -66,8 +66,9 @@ public final class IndexClient {
     }
 
     /**
-     * Checks before the first search that the server's index is in this model's space, so the
-     * user learns at start-up (not on the first photo) that the model and server do not match.
+     * Checks before the first search that the server's index is in this model's space (the same
+     * compat key, as the server decides), so the user learns at start-up (not on the first photo)
+     * that the model and server do not match.
      */
     public void checkCompatible(ModelMetadata model) throws ClientException {
         Answer a = exchange("GET", "/manifest", null);
@@ -82,7 +83,7 @@ public final class IndexClient {
         }
         String key = index.has("compat_key") ? index.get("compat_key").getAsString() : "";
         int dim = index.has("dim") ? index.get("dim").getAsInt() : -1;
-        if (!key.equals(model.compatKey()) || dim != model.dim()) {
+        if (!key.equals(model.compatKey())) {
             String teacher = index.has("teacher") ? index.get("teacher").getAsString() : "?";
             throw new ClientException(ClientException.Kind.INCOMPATIBLE_MODEL, 409,
                     "The server's index (" + teacher + ", " + dim + "-d, key " + key + ") does not match this model ("

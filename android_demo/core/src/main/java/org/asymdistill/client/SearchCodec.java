@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * The {@code POST /search} contract of {@code distill serve}: request bodies, response parsing and
- * the mapping of HTTP errors to messages a user can act on. No I/O here (see {@link IndexClient}).
+ * the mapping of the server's error codes to messages a user can act on. No I/O here (see {@link IndexClient}).
  */
 public final class SearchCodec {
     private static final Gson GSON = new Gson();
@@ -79,22 +79,29 @@ public final class SearchCodec {
         return r;
     }
 
-    /** The error an HTTP status and its {@code {"error": ...}} body stand for, in words for the user. */
+    /**
+     * The error a server answer stands for, in words for the user: the kind follows the body's
+     * machine-readable {@code code} ({@code {"error": ..., "code": ...}}); only a body without one (an
+     * older server, a proxy's page) falls back to the HTTP status.
+     */
     public static ClientException error(int status, String body) {
-        String detail = errorText(body);
-        switch (status) {
-            case 409:
+        JsonObject json = errorJson(body);
+        String detail = errorText(json, body);
+        String code = json != null && json.has("code") && json.get("code").isJsonPrimitive()
+                ? json.get("code").getAsString() : statusCode(status);
+        switch (code) {
+            case "space_mismatch":
                 return new ClientException(ClientException.Kind.INCOMPATIBLE_MODEL, status,
                         "The server's index was built for another teacher: this model cannot query it (" + detail + ")");
-            case 422:
+            case "invalid_request":
                 return new ClientException(ClientException.Kind.REJECTED_QUERY, status,
                         "The server rejected the query: " + detail);
-            case 413:
+            case "too_large":
                 return new ClientException(ClientException.Kind.TOO_LARGE, status, "Request too large: " + detail);
-            case 503:
+            case "unavailable":
                 return new ClientException(ClientException.Kind.UNAVAILABLE, status,
                         "The server cannot answer yet: " + detail);
-            case 404:
+            case "not_found":
                 return new ClientException(ClientException.Kind.NOT_FOUND, status, "Not found: " + detail);
             default:
                 return new ClientException(ClientException.Kind.BAD_RESPONSE, status,
@@ -102,18 +109,41 @@ public final class SearchCodec {
         }
     }
 
+    /** The code a server without codes meant by {@code status} (what its error statuses stood for). */
+    private static String statusCode(int status) {
+        switch (status) {
+            case 409:
+                return "space_mismatch";
+            case 422:
+                return "invalid_request";
+            case 413:
+                return "too_large";
+            case 503:
+                return "unavailable";
+            case 404:
+                return "not_found";
+            default:
+                return "";
+        }
+    }
+
     /** The {@code error} field of a JSON error body, or a short excerpt of a body that is not one. */
-    static String errorText(String body) {
-        try {
-            JsonElement e = JsonParser.parseString(body);
-            if (e.isJsonObject() && e.getAsJsonObject().has("error")) {
-                return e.getAsJsonObject().get("error").getAsString();
-            }
-        } catch (JsonParseException | IllegalStateException | UnsupportedOperationException ignored) {
-            // not our JSON: fall through to the excerpt
+    private static String errorText(JsonObject json, String body) {
+        if (json != null && json.has("error") && json.get("error").isJsonPrimitive()) {
+            return json.get("error").getAsString();
         }
         String text = body == null ? "" : body.replaceAll("\\s+", " ").trim();
         return text.isEmpty() ? "no details" : text.substring(0, Math.min(120, text.length()));
+    }
+
+    /** The body as a JSON object, or null when it is not one. */
+    private static JsonObject errorJson(String body) {
+        try {
+            JsonElement e = JsonParser.parseString(body);
+            return e != null && e.isJsonObject() ? e.getAsJsonObject() : null;
+        } catch (JsonParseException | IllegalStateException | UnsupportedOperationException ignored) {
+            return null; // not our JSON
+        }
     }
 
     private static ClientException badResponse(String what) {

@@ -87,6 +87,25 @@ public class SearchCodecTest {
     }
 
     @Test
+    public void theKindFollowsTheServersCodeNotTheStatus() throws Exception {
+        Goldens g = Goldens.load();
+        for (JsonObject r : g.responses()) {
+            if (r.get("status").getAsInt() != 200) {
+                JsonObject body = JsonParser.parseString(g.text(r.get("body").getAsString())).getAsJsonObject();
+                assertTrue(r.get("name").getAsString() + " has no code", body.has("code"));
+            }
+        }
+        String mismatch = "{\"error\": \"other space\", \"code\": \"space_mismatch\"}";
+        assertEquals(ClientException.Kind.INCOMPATIBLE_MODEL, SearchCodec.error(400, mismatch).kind());
+        assertEquals(400, SearchCodec.error(400, mismatch).status());
+        ClientException other = SearchCodec.error(409, "{\"error\": \"layout\", \"code\": \"conflict\"}");
+        assertEquals(ClientException.Kind.BAD_RESPONSE, other.kind());
+        assertEquals("The server answered HTTP 409: layout", other.getMessage());
+        assertEquals(ClientException.Kind.REJECTED_QUERY,
+                SearchCodec.error(400, "{\"error\": \"k\", \"code\": \"invalid_request\"}").kind());
+    }
+
+    @Test
     public void errorWithoutJsonKeepsAShortExcerpt() {
         ClientException e = SearchCodec.error(502, "<html>\n  Bad   Gateway\n</html>");
         assertEquals(ClientException.Kind.BAD_RESPONSE, e.kind());
