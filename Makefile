@@ -10,7 +10,7 @@ RUNS   := runs/demo
 TEACHER := efficientnet_lite2_gem
 STUDENT := efficientnet_lite0_gem
 POOL    := data/pool
-VIEWS   := 24
+VIEWS   := 12
 CKPT    := $(RUNS)/views-lite0/best.pt
 WEB     := device_eval/web
 # the function-matching recipe on CPU (README: Training); each target sets its length
@@ -54,7 +54,7 @@ $(POOL)/manifest.json: | $(STAMP) $(DEMO)/manifest.json
 	$(BIN)/distill data build-pool --out $(POOL) --sources data/sources \
 		--exclude-near $(DEMO)/test --teacher-cache $(CACHE)/demo-test
 
-# The demo student: function matching of lite0 on $(VIEWS) consistent views of each pool photo (teacher cached), stem + 3 stages frozen,
+# The demo student: function matching of lite0 on $(VIEWS) consistent views of each pool photo (teacher cached),
 # regression + in-batch asymmetric InfoNCE; best.pt chosen on held-out pool photos, data/demo/test reported once.
 demo: $(STAMP) $(DEMO)/manifest.json $(POOL)/manifest.json
 	$(BIN)/distill cache-teacher --data $(DEMO)/test --teacher $(TEACHER) --out $(CACHE)/demo-test
@@ -65,7 +65,7 @@ demo: $(STAMP) $(DEMO)/manifest.json $(POOL)/manifest.json
 		--teacher-cache $(CACHE)/demo-classes-test --json $(RUNS)/teacher-classes.json
 	$(BIN)/distill cache-teacher --data $(POOL)/pool.csv --teacher $(TEACHER) --views $(VIEWS) --out $(CACHE)/pool-v$(VIEWS)
 	$(BIN)/distill train --data $(POOL)/pool.csv --teacher-cache $(CACHE)/pool-v$(VIEWS) --student $(STUDENT) \
-		$(RECIPE) --freeze-stages 3 --epochs 6 --eval-every 2 --warmup-steps 10 --out $(RUNS)/views-lite0 --resume
+		$(RECIPE) --epochs 4 --warmup-steps 10 --out $(RUNS)/views-lite0 --resume
 	$(BIN)/distill export tflite --ckpt $(CKPT) --quantize int8 --calib $(DEMO)/train/demo-train.pkl \
 		--eval-data $(DEMO)/test --eval-teacher-cache $(CACHE)/demo-test --out $(RUNS)/export/tflite
 	$(BIN)/distill export onnx --ckpt $(CKPT) --quantize fp32 --calib $(DEMO)/train/demo-train.pkl --out $(RUNS)/export/onnx
