@@ -26,7 +26,7 @@ def step_seconds(stages: int, images: torch.Tensor, repeat: int) -> tuple[float,
     forward, inp, trunk_s, per_view = model, images, 0.0, 0
     if stages:
         trunk, forward = split_frozen(model, stages)
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: its tensors cannot enter the timed backward pass
             trunk_s = seconds(lambda: trunk(images), repeat)
             inp = channels_last(trunk(images).half().float())
         per_view = inp[0].numel()
