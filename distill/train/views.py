@@ -124,6 +124,10 @@ class ViewFeed(TeacherIdentity):
         assert model.info is not None
         return channels_last(render_views(self.photos, views, model.info.preprocess))
 
+    def train_rows(self) -> np.ndarray:
+        """Cache rows of every view of the training photos, in photo order."""
+        return (self.train[:, None] * self.per_photo + np.arange(self.per_photo)[None]).reshape(-1)
+
     def cache_trunk(self, student: RetrievalNet, trunk: torch.nn.Module, tail: Tail) -> None:
         """Run the frozen `trunk` once over every cached training view and keep its output (float16, on the
         device): steps (and the projection fit) then read it by cache row instead of rendering and
@@ -131,7 +135,7 @@ class ViewFeed(TeacherIdentity):
         if self.cached is None:
             return
         self.tail = tail
-        rows = (self.train[:, None] * self.per_photo + np.arange(self.per_photo)[None]).reshape(-1)
+        rows = self.train_rows()
         with torch.inference_mode():
             out = in_batches(self.cached.take(rows), lambda v, _: trunk(self.render(student, v)).half(),
                              desc="frozen trunk")
@@ -203,7 +207,7 @@ class ViewFeed(TeacherIdentity):
         rng = epoch_rng(self.cfg.seed, 0, VIEW_PURPOSE + 10)
         rows: np.ndarray | None = None
         if self.cached is not None:
-            rows = (self.train[:, None] * self.per_photo + np.arange(self.per_photo)[None]).reshape(-1)
+            rows = self.train_rows()
             rows = np.sort(rng.permutation(rows)[:max_views])
             views, teacher = self.cached.take(rows), self.teacher(self.cached.take(rows), rows)
         else:
