@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from distill.compat import compat_key
 from distill.data import open_dataset
 from distill.errors import DistillError
 from distill.models import create_model
-from export import onnx_format
+from export import onnx_format, tflite_format
 from export.artifact import open_artifact
 from export.budget import check_budget, count_cost
 from export.calib import image_refs, load_inputs
@@ -109,6 +110,45 @@ def test_tflite_runs_in_litert_and_matches_pytorch(run: dict[str, Path], tmp_pat
     cos = cosines(np.concatenate(rows), pytorch_embeddings(run["ckpt"], x))
     assert cos.min() > (0.99999 if quantize == "fp32" else 0.98)
     assert open_artifact(path).meta.quantization == quantize
+
+
+def test_tflite_int8_keeps_gem_in_float_and_the_rest_int8(run: dict[str, Path], tmp_path: Path) -> None:
+    export_student(ExportRequest("tflite", str(run["ckpt"]), str(tmp_path), str(run["calib"]), quantize="int8"))
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(tmp_path / "student_int8.tflite"))
+    ops = [o for o in interp._get_ops_details() if o["op_name"] != "DELEGATE"]
+
+    def in_dtype(op: dict[str, Any]) -> type:
+        return interp._get_tensor_details(int(op["inputs"][0]), 0)["dtype"]
+
+    pows = [o for o in ops if o["op_name"] == "POW"]  # GeM: (mean x^p)^(1/p), the graph's only POWs
+    mean = [o for o in ops if o["op_name"] == "MEAN" and o["inputs"][0] == pows[0]["outputs"][0]]
+    assert len(pows) == 2 and len(mean) == 1 and all(in_dtype(o) == np.float32 for o in pows + mean)
+    weighted = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+    assert all(in_dtype(o) == np.int8 for o in ops if o["op_name"] in weighted)
+    assert interp.get_output_details()[0]["dtype"] == np.int8  # the app still receives int8
+
+
+def test_int8_calibration_takes_the_full_range_on_the_output_chain_only() -> None:
+    """The quantizer's moving average is kept for the backbone; the head's tensors get min/max over images."""
+    per_image = {0: {"min": -1.0, "max": 2.0}, 1: {"min": -3.0, "max": 1.0}, 2: {"min": -0.5, "max": 0.5}}
+    names = ["m.RetrievalNet/timm.Conv2d_conv_head;3", "m.RetrievalNet/m.Linear_proj;2", "m.RetrievalNet;4",
+             "serving_default_output_0_output"]
+
+    class Quantizer:
+        def calibrate(self, data: dict[str, list[dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
+            (samples,) = data.values()
+            if len(samples) > 1:  # the whole set: what the moving average gave
+                return {n: {"min": np.array([-0.9]), "max": np.array([0.9])} for n in names}
+            q = per_image[int(samples[0]["x"].ravel()[0])]
+            return {n: {"min": np.array([q["min"]]), "max": np.array([q["max"]])} for n in names}
+
+    calib = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1)
+    got = tflite_format.calibrate(Quantizer(), "sig", "x", calib)
+    assert got[names[0]]["min"] == -0.9 and got[names[0]]["max"] == 0.9  # backbone: unchanged
+    for n in names[1:]:
+        assert got[n]["min"] == -3.0 and got[n]["max"] == 2.0
 
 
 def test_coreml_spec_and_metadata_checked_prediction_not_faked(run: dict[str, Path], tmp_path: Path) -> None:
