@@ -49,7 +49,8 @@ def build_cache(model: RetrievalNet, data: Dataset, out: str | Path, batch_size:
                 views: ViewParams | None = None, views_info: dict[str, Any] | None = None) -> Path:
     """Encode every image of `data` with `model` into `out` (resuming a partial run); with `views`, encode
     those views of the images instead (rendered at the model's input size; `views_info` describes how
-    they were drawn and goes into the manifest).
+    they were drawn and goes into the manifest; its `precision`, 'fp32' or 'bf16', is the autocast the views
+    are encoded under: view caches are training targets, whole-image caches are databases and stay fp32).
 
     Under torchrun (`dist.world` > 1) each rank encodes a contiguous shard into its own resumable part
     file; rank 0 then joins the parts into `embeddings.npy` and writes the manifest."""
@@ -80,7 +81,8 @@ def build_cache(model: RetrievalNet, data: Dataset, out: str | Path, batch_size:
         photos = load_photos(data.refs, photo_size)
 
         def batches(done: int) -> Iterator[np.ndarray]:
-            return iter_view_batches(model, photos, views.take(np.arange(start + done, end)), batch_size, desc=desc)
+            return iter_view_batches(model, photos, views.take(np.arange(start + done, end)), batch_size, desc=desc,
+                                     precision=str((views_info or {}).get("precision", "fp32")))
     _encode_rows(batches, end - start, model.dim, *parts[dist.rank], {**want, "shard": [start, end]}, dtype)
     dist.barrier()
     if dist.is_main:

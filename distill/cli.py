@@ -24,6 +24,7 @@ from distill.evaluate import Embeddings, evaluate, format_table, load_distractor
 from distill.io import atomic_write_json
 from distill.losses import get_loss_class, list_losses
 from distill.models import RetrievalNet, create_model, get_model_spec, list_models
+from distill.precision import PRECISIONS, resolve_precision
 from distill.train import Trainer, config_from_sources
 from distill.train.report import format_test
 from export.cli import add_arguments as add_export_arguments
@@ -66,12 +67,29 @@ def _cmd_cache_teacher(args: argparse.Namespace) -> None:
         views = photo_views(len(data.refs), args.views, rng, Augment())
         info = {"per_image": args.views, "seed": args.view_seed, "photo_size": args.photo_size,
                 "augment": augment_dict(Augment()), "whole_first": True}
+        precision = args.precision or _existing_precision(args.out) or "auto"
+        resolved = resolve_precision(precision, default_device())
+        if resolved != "fp32":  # absent means fp32 (the caches made before precision was recorded)
+            info["precision"] = resolved
+    elif args.precision not in (None, "fp32"):
+        raise DistillError(f"--precision {args.precision}: only view caches (--views K, training targets) may use "
+                           f"half precision; a whole-image cache is a database and stays fp32")
     out = build_cache(teacher, data, args.out, batch_size=args.batch_size, dtype=args.dtype, workers=args.workers,
                       dist=dist, views=views, views_info=info)
     if dist.is_main:
         rows = f"{len(views)} views ({args.views} per image) of {len(data.refs)} images" if views else len(data.refs)
-        print(f"teacher cache: {rows} × {teacher.dim} {args.dtype} embeddings in {out}"
+        how = f", encoded in {info.get('precision', 'fp32')}" if info else ""
+        print(f"teacher cache: {rows} × {teacher.dim} {args.dtype} embeddings{how} in {out}"
               + (f" ({dist.world} processes)" if dist.world > 1 else ""))
+
+
+def _existing_precision(out: str) -> str | None:
+    """The precision of the view cache already in `out` (so that `auto` reuses it), or None."""
+    try:
+        views = json.loads((Path(out) / "manifest.json").read_text()).get("views")
+    except (OSError, ValueError, AttributeError):
+        return None  # none there (or unreadable: build_cache says so)
+    return str(views.get("precision", "fp32")) if isinstance(views, dict) else None
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
@@ -142,6 +160,8 @@ TRAIN_FLAGS = {  # flag: (type, help); all default to None so YAML values are ke
     "eval_every": (int, "epochs between evaluations (default 1)"),
     "checkpoint_every": (int, "steps between checkpoints (default 0 = each epoch)"),
     "seed": (int, "default 0"),
+    "precision": (str, "auto (default: half precision where native — CUDA bf16; CPU fp16 for passes without "
+                       "gradients, fp32 steps), fp32, bf16 or fp16 (no-gradient passes only)"),
     "max_steps": (int, "stop after this many steps (smoke runs)"),
     "views_per_photo": (int, "view training: views of each photo in a batch (default 2)"),
     "heldout_photos": (float, "view training: share of photos held out for λ and best.pt (default 0.1)"),
@@ -260,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="cache K augmented views per image (function matching) instead of the whole images")
     ct.add_argument("--view-seed", type=int, default=0, help="seed of the views' augmentation parameters")
     ct.add_argument("--photo-size", type=int, default=384, help="side of the square photos views are rendered from")
+    ct.add_argument("--precision", choices=PRECISIONS, default=None,
+                    help="view caches: auto (default; fp16/bf16 where the device has it natively: distill.precision), "
+                         "fp32, bf16 or fp16")
     ct.set_defaults(func=_cmd_cache_teacher)
 
     ev = sub.add_parser("eval", help="retrieval evaluation: teacher, sym or asym")

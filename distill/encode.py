@@ -9,6 +9,7 @@ from tqdm import tqdm
 from distill.data.images import ImageDataset, ImageRef
 from distill.data.views import ViewParams, render_views
 from distill.models.net import RetrievalNet
+from distill.precision import DTYPES, autocast, unit_rows
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -45,8 +46,9 @@ def iter_batches(model: RetrievalNet, refs: Sequence[ImageRef], batch_size: int 
 
 
 def iter_view_batches(model: RetrievalNet, photos: torch.Tensor, views: ViewParams, batch_size: int = 32,
-                      desc: str = "encode views") -> Iterator[np.ndarray]:
-    """Yield embeddings of `views` of `photos` rendered at the model's input size, on the photos' device."""
+                      desc: str = "encode views", precision: str = "fp32") -> Iterator[np.ndarray]:
+    """Yield embeddings of `views` of `photos` rendered at the model's input size, on the photos' device
+    (`precision`: 'fp32', or a half type to autocast to: `distill.precision`)."""
     if model.info is None:
         raise ValueError("model has no preprocessing info: build it with create_model")
     cfg = model.info.preprocess
@@ -54,7 +56,10 @@ def iter_view_batches(model: RetrievalNet, photos: torch.Tensor, views: ViewPara
     with torch.inference_mode(), tqdm(total=len(views), desc=desc, unit="view", leave=False) as bar:
         for s in range(0, len(views), batch_size):
             part = views.take(np.arange(s, min(s + batch_size, len(views))))
-            yield model(channels_last(render_views(photos, part, cfg))).float().cpu().numpy()
+            x = channels_last(render_views(photos, part, cfg))  # rendered in float32: only the network is bf16
+            with autocast(photos.device, precision):
+                emb = model(x).float()
+            yield (unit_rows(emb) if precision in DTYPES else emb).cpu().numpy()
             bar.update(len(part))
 
 

@@ -16,8 +16,18 @@ import pytest
 import torch
 from PIL import Image
 
+from distill import precision
 from distill.cli import main
 from distill.train import TrainConfig
+
+
+@pytest.fixture(scope="session", autouse=True)
+def float32_unless_asked() -> Iterator[None]:
+    """`precision: auto` resolves to fp32 in tests whatever the CPU, so that numbers do not depend on the
+    machine (native fp16/bf16 or not); tests of half precision ask for it by name."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(precision, "native_half", lambda device: None)
+        yield
 
 
 @contextmanager

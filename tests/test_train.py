@@ -48,7 +48,7 @@ def train_args(sfm12: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
     return ["train", "--data", str(pkl), "--teacher-cache", str(cache), "--student", "tiny_test_gem",
             "--loss", "contrastive_plus", "--mining", "hard", "--nnum", "2", "--pool-size", "8",
             "--refresh-every", "3", "--batch-size", "2", "--epochs", "3", "--lr", "1e-3",
-            "--checkpoint-every", "2", "--out", str(out), *extra]
+            "--checkpoint-every", "2", "--precision", "fp32", "--out", str(out), *extra]
 
 
 def run_cli(args: list[str], kill_at: int | None = None) -> subprocess.CompletedProcess:

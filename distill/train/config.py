@@ -7,6 +7,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.io import atomic_write
+from distill.precision import PRECISIONS
 
 
 @dataclass
@@ -50,6 +51,7 @@ class TrainConfig:
     projection_views: int = 8192  # training views the projection's ridge fit uses (view training)
     freeze_stages: int = 0  # backbone stages (after the stem) kept frozen; cached views: their output computed once
     device: str | None = None  # cuda | cpu; default: cuda when present
+    precision: str = "auto"  # autocast of passes and steps: auto | fp32 | bf16 | fp16 (distill.precision)
     optimizer: str = "adam"  # or adamw
     warmup_steps: int = 0
     test_data: str | None = None  # revisited test set reported once before and once after training
@@ -83,6 +85,9 @@ def validate(cfg: TrainConfig) -> None:
         raise DistillError(f"optimizer {cfg.optimizer!r}: expected 'adam' or 'adamw'")
     if cfg.device not in (None, "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
         raise DistillError(f"device {cfg.device!r}: expected 'cpu' or 'cuda'")
+    if cfg.precision not in PRECISIONS or cfg.precision == "fp16":
+        raise DistillError(f"precision {cfg.precision!r}: expected auto, fp32 or bf16 (auto runs passes without "
+                           f"gradients in fp16 where the CPU has it natively)")
     if not 0 <= cfg.heldout_photos < 1:
         raise DistillError(f"heldout_photos = {cfg.heldout_photos}: expected a share in [0, 1)")
     if bool(cfg.test_data) != bool(cfg.test_teacher_cache):

@@ -24,6 +24,7 @@ from distill.miners import Miner, create_miner
 from distill.models import create_model, same_network
 from distill.models.net import RetrievalNet
 from distill.models.trunk import Tail, split_frozen
+from distill.precision import autocast, resolve_precision
 from distill.train.batches import Batch, class_batches, epoch_rng, tuple_batch, tuple_order
 from distill.train.config import TrainConfig, config_differences, validate, write_yaml
 from distill.train.optim import create_optimizer, freeze_batchnorm, lr_factor
@@ -43,6 +44,7 @@ class Trainer:
         validate(cfg)
         self.cfg, self.out = cfg, Path(out)
         self.device = device or (torch.device(cfg.device) if cfg.device else default_device())
+        self.precision = resolve_precision(cfg.precision, self.device, training=True)  # of the steps
         self.dist = dist or DistEnv()  # under torchrun: each rank runs its shard of every batch
         self.data: Dataset = open_dataset(cfg.data, cfg.split)
         if not isinstance(self.data, TupleSplit | ClassSet):
@@ -214,7 +216,7 @@ class Trainer:
                 teacher = self.teacher.embed(batch.items)
         self.student.train()
         freeze_batchnorm(self.student)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        with autocast(self.device, self.precision):
             if self.trunk is not None and not after_trunk:  # the frozen trunk runs without a graph
                 with torch.no_grad():
                     x = self.trunk(x)

@@ -25,6 +25,7 @@ from distill.encode import channels_last
 from distill.errors import DistillError
 from distill.models.net import RetrievalNet
 from distill.models.trunk import Tail
+from distill.precision import autocast, resolve_precision, unit_rows
 from distill.train.batches import Batch, epoch_rng
 from distill.train.sources import TeacherIdentity, online_teacher
 
@@ -60,6 +61,7 @@ class ViewFeed(TeacherIdentity):
     def __init__(self, data: ClassSet, cache: str | None, teacher: str | None, online: bool, cfg: Any,
                  device: torch.device) -> None:
         self.cfg, self.device = cfg, device
+        self.precision = resolve_precision(cfg.precision, device)  # of its passes without gradients
         self.values: np.ndarray | None = None
         self.cached: ViewParams | None = None
         self.manifest: dict[str, Any] = {}
@@ -124,6 +126,11 @@ class ViewFeed(TeacherIdentity):
         assert model.info is not None
         return channels_last(render_views(self.photos, views, model.info.preprocess))
 
+    def run(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """`fn(x)` at the run's precision (x rendered before: rendering stays float32)."""
+        with autocast(self.device, self.precision):
+            return fn(x)
+
     def train_rows(self) -> np.ndarray:
         """Cache rows of every view of the training photos, in photo order."""
         return (self.train[:, None] * self.per_photo + np.arange(self.per_photo)[None]).reshape(-1)
@@ -136,9 +143,12 @@ class ViewFeed(TeacherIdentity):
             return
         self.tail = tail
         rows = self.train_rows()
+
+        def chunk(v: ViewParams, _: np.ndarray) -> torch.Tensor:
+            return self.run(trunk, self.render(student, v)).half()
+
         with torch.inference_mode():
-            out = in_batches(self.cached.take(rows), lambda v, _: trunk(self.render(student, v)).half(),
-                             desc="frozen trunk")
+            out = in_batches(self.cached.take(rows), chunk, desc="frozen trunk")
         self.trunk_out = out
         self.trunk_row = np.full(len(self.cached), -1)
         self.trunk_row[rows] = np.arange(len(rows))
@@ -156,8 +166,8 @@ class ViewFeed(TeacherIdentity):
         if rows is not None and self.values is not None:
             return torch.from_numpy(np.asarray(self.values[rows], np.float32)).to(self.device)
         assert self.model is not None
-        with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
-            return self.model(self.render(self.model, views)).float()
+        with torch.no_grad():
+            return unit_rows(self.run(self.model, self.render(self.model, views)))
 
     # -- held-out views ----------------------------------------------------------------------------
     def _heldout_views(self) -> tuple[ViewParams, torch.Tensor]:
@@ -174,11 +184,10 @@ class ViewFeed(TeacherIdentity):
     def embed(self, model: RetrievalNet, views: ViewParams, batch_size: int = 64) -> torch.Tensor:
         """Embeddings of `views` by `model` (eval mode, no gradient)."""
         model.eval()
-        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16,
-                                                    enabled=self.device.type == "cuda"):
+        with torch.inference_mode():
             if not len(views):
                 return torch.zeros(0, model.dim, device=self.device)
-            return in_batches(views, lambda v, _: model(self.render(model, v)).float(), batch_size)
+            return in_batches(views, lambda v, _: unit_rows(self.run(model, self.render(model, v))), batch_size)
 
     def heldout_metrics(self, student: RetrievalNet) -> dict[str, Any] | None:
         """Held-out photos' views: mean cosine of student to teacher, and asym retrieval among the views
@@ -225,7 +234,7 @@ class ViewFeed(TeacherIdentity):
 
         def chunk(v: ViewParams, idx: np.ndarray) -> torch.Tensor:
             x, after_trunk = self.student_input(student, v, None if rows is None else rows[idx])
-            return (self.tail.pooled(x) if after_trunk and self.tail else student.pooled(x)).double()
+            return self.run(self.tail.pooled if after_trunk and self.tail else student.pooled, x).double()
 
         with torch.inference_mode():
             feats = in_batches(views, chunk, batch_size, desc="projection init")
