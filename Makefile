@@ -40,6 +40,8 @@ bench: demo
 	$(BIN)/python bench/export_latency.py
 	$(BIN)/python bench/serve_load.py
 	$(BIN)/python bench/index_scale.py
+	$(BIN)/python bench/frozen_trunk.py
+	$(BIN)/python bench/precision.py
 
 setup: $(STAMP)
 

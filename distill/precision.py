@@ -5,8 +5,9 @@ renormalised in float32 (`unit_rows`).
 `auto` chooses per kind of pass:
 - passes without gradients (view caches, the frozen trunk's output, projection-fit features, held-out
   views): bf16 on CUDA; fp16 on a CPU whose oneDNN has native fp16 kernels (AVX512-FP16 or AMX-FP16;
-  on such a CPU EfficientNet-Lite2 runs 1.6x faster with rows at cosine >= 0.9998 to float32, where
-  bf16's 8-bit mantissa gives a median of 0.997 and a minimum of 0.96: README, "Precision"); else fp32;
+  on such a CPU EfficientNet-Lite2 runs about 2x faster with rows at cosine >= 0.9997 to float32, where
+  bf16's 8-bit mantissa gives a median of 0.997 and a minimum of 0.97: bench/precision.py, README
+  "Precision"); else fp32;
 - training steps: bf16 on CUDA, fp32 on CPUs (bf16 steps measured slower there, fp16 gradients would need
   loss scaling).
 """
