@@ -81,7 +81,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check distill export device_eval tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy distill export device_eval
+	$(BIN)/mypy distill export device_eval bench
 
 # the layer map of docs/ARCHITECTURE.md: the import contracts in setup.cfg
 imports: $(STAMP)

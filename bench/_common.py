@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from distill.train import TrainConfig, Trainer
 
@@ -11,7 +12,7 @@ DATA = "data/demo/train/demo-train.pkl"
 CACHE = "data/cache/demo-train"
 
 
-def trainer(out: Path, **overrides: object) -> Trainer:
+def trainer(out: Path, **overrides: Any) -> Trainer:
     """A Contr⁺ asym trainer (lite0 student, lite2 teacher cache) writing to `out`."""
     cfg = TrainConfig(data=DATA, teacher_cache=CACHE, teacher="efficientnet_lite2_gem",
                       student="efficientnet_lite0_gem", loss="contrastive_plus", mode="asym", mining="hard",

@@ -23,7 +23,8 @@ def step_seconds(stages: int, images: torch.Tensor, repeat: int) -> tuple[float,
     torch.manual_seed(0)
     model = fast_layout(create_model("efficientnet_lite0_gem", projection=True, dim=1280)).train()
     freeze_batchnorm(model)
-    forward, inp, trunk_s, per_view = model, images, 0.0, 0
+    forward: torch.nn.Module = model
+    inp, trunk_s, per_view = images, 0.0, 0
     if stages:
         trunk, forward = split_frozen(model, stages)
         with torch.no_grad():  # not inference_mode: its tensors cannot enter the timed backward pass
