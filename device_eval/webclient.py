@@ -14,8 +14,6 @@ from distill.errors import DistillError
 from export.artifact import open_artifact
 
 DIST = Path(__file__).parent / "web" / "dist"
-MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-               ".mjs": "text/javascript; charset=utf-8", ".wasm": "application/wasm", ".map": "application/json"}
 PAGE_FIELDS = ("student", "format", "quantization", "mode", "compat_key", "dim", "input_size", "mean", "std",
                "interpolation", "resize", "input_layout", "teacher")
 NOT_BUILT = "the browser client is not built: run `make web` (npm ci + esbuild into device_eval/web/dist)"
@@ -49,6 +47,16 @@ def add_web_client(app: Any, web_artifact: str | Path | None, error: Callable[..
     """Mount `/demo/` on `app`. `index()` gives the opened RetrievalIndex; `error(status, message[, code])` is
     the app's JSON error. The model is opened (and checked against the index) on first use."""
     from fastapi.responses import FileResponse, RedirectResponse, Response
+    from starlette.staticfiles import StaticFiles
+
+    class Bundle(StaticFiles):
+        """The built bundle (Starlette's static files: media types, ranges, ETags, no path escapes);
+        503 with the build command while it is not built."""
+
+        async def get_response(self, path: str, scope: Any) -> Response:
+            if not (DIST / "index.html").is_file():
+                raise error(503, NOT_BUILT)
+            return await super().get_response(path, scope)
 
     cache: dict[str, WebModel] = {}
 
@@ -65,14 +73,6 @@ def add_web_client(app: Any, web_artifact: str | Path | None, error: Callable[..
                 raise error(409, str(e)) from None
         return cache["model"]
 
-    def asset(name: str) -> Path:
-        p = DIST / name
-        if "/" in name or p.suffix not in MEDIA_TYPES or not p.is_file():
-            if not (DIST / "index.html").is_file():
-                raise error(503, NOT_BUILT)
-            raise error(404, f"/demo/{name}: no such file")
-        return p
-
     @app.get("/demo", include_in_schema=False)
     def demo_redirect() -> Response:
         return RedirectResponse("/demo/")
@@ -81,8 +81,8 @@ def add_web_client(app: Any, web_artifact: str | Path | None, error: Callable[..
     def page() -> Response:
         if not (DIST / "index.html").is_file():
             return Response(f"<!doctype html><title>not built</title><p>{NOT_BUILT}</p>", status_code=503,
-                            media_type=MEDIA_TYPES[".html"])
-        return FileResponse(DIST / "index.html", media_type=MEDIA_TYPES[".html"])
+                            media_type="text/html; charset=utf-8")
+        return FileResponse(DIST / "index.html")
 
     @app.get("/demo/model.json", include_in_schema=False)
     def model_json() -> dict[str, Any]:
@@ -92,7 +92,4 @@ def add_web_client(app: Any, web_artifact: str | Path | None, error: Callable[..
     def model_onnx() -> Response:
         return FileResponse(model().path, media_type="application/octet-stream")
 
-    @app.get("/demo/{name}", include_in_schema=False)
-    def static(name: str) -> Response:
-        p = asset(name)
-        return FileResponse(p, media_type=MEDIA_TYPES[p.suffix])
+    app.mount("/demo", Bundle(directory=DIST, check_dir=False), name="web-client")  # after the routes above

@@ -6,11 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from distill.data import open_dataset
-from distill.data.images import ImageDataset, ImageRef
+from distill.data.images import ImageDataset, ImageRef, image_suffixes
 from distill.errors import DistillError
 from distill.preprocess import PreprocessConfig
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 
 
 def image_refs(path: str | Path) -> list[ImageRef]:
@@ -19,7 +17,7 @@ def image_refs(path: str | Path) -> list[ImageRef]:
     if not p.exists():
         raise DistillError(f"{p}: calibration data not found (a folder of images or a dataset)")
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in image_suffixes())
         if files:
             return [ImageRef(f) for f in files]
     refs = list(open_dataset(p).refs)

@@ -10,11 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.data.images import ImageRef
+from distill.data.images import ImageRef, image_suffixes
 from distill.errors import DistillError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-
 
 @dataclass
 class ClassSet:
@@ -41,10 +38,11 @@ def load_classset(path: str | Path) -> ClassSet:
     if not p.is_dir():
         raise DistillError(f"{p}: expected a directory of class folders or a path,label CSV")
     class_dirs = sorted(d for d in p.iterdir() if d.is_dir())
+    suffixes = image_suffixes()
     refs: list[ImageRef] = []
     labels: list[int] = []
     for lab, d in enumerate(class_dirs):
-        files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(f for f in d.iterdir() if f.suffix.lower() in suffixes)
         refs += [ImageRef(f) for f in files]
         labels += [lab] * len(files)
     if not refs:

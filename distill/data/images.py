@@ -29,6 +29,11 @@ class ImageRef:
         return rel.as_posix() + box
 
 
+def image_suffixes() -> frozenset[str]:
+    """Lower-case file suffixes of the formats Pillow can open (its registered extensions)."""
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
 def load_image(path: str | Path) -> Image.Image:
     """Open an image file as RGB; a missing, truncated or non-image file is a DistillError naming it."""
     p = Path(path)

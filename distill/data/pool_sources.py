@@ -15,7 +15,6 @@ from urllib.parse import unquote
 import numpy as np
 from PIL import Image
 
-from distill.data.classset import IMAGE_SUFFIXES
 from distill.data.demo import sources as S
 from distill.data.demo.build import DISTRACTOR_IMAGES, TEST_SCENES, TRAIN_IMAGES
 from distill.data.images import load_image
@@ -31,6 +30,9 @@ WALLPAPER_DEBS = ("gnome-backgrounds", "ukui-wallpapers", "lomiri-wallpapers", "
 SKIMAGE_PHOTOS = ("astronaut", "brick", "camera", "cat", "cell", "chelsea", "clock", "coffee", "coins", "grass",
                   "gravel", "hubble_deep_field", "immunohistochemistry", "microaneurysms", "moon", "page", "retina",
                   "rocket", "stereo_motorcycle", "text")
+# The pool takes photographs: these formats only (opencv-doc's GIFs are diagrams), so that the pool, and every
+# number measured on it, stays what it is. A --from folder is read the same way.
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg", ".webm", ".m4v"})
 BLACK_MEAN = 10.0
 # Sources build-demo does not use in its test set but that would leak it: the calibration board's other
@@ -137,7 +139,7 @@ def _skimage_loader(name: str) -> Callable[[], Image.Image]:
 
 def _images_under(root: Path, skip: str = "") -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
-                  and p.suffix.lower() in IMAGE_SUFFIXES and not (skip and p.is_relative_to(root / skip)))
+                  and p.suffix.lower() in PHOTO_SUFFIXES and not (skip and p.is_relative_to(root / skip)))
 
 
 def demo_items(demo: Path, out: Listing) -> None:
