@@ -17,7 +17,7 @@ WEB     := device_eval/web
 RECIPE = --loss infonce_plus --optimizer adamw --lr 1e-4 --head-lr-mult 10 --weight-decay 1e-4 --batch-size 32 \
 	--test-data $(DEMO)/test --test-teacher-cache $(CACHE)/demo-test
 
-.PHONY: demo cpu-hour test lint typecheck imports pytest setup clean loss-table bench web browser-deps android-core-deps android-core-test
+.PHONY: demo cpu-hour test lint typecheck imports pytest unit-tests integration-tests setup clean loss-table bench web browser-deps android-core-deps android-core-test
 
 # AML's loss table and the class-set comparison (≈40 min on 2 CPU cores); see README
 loss-table: demo
@@ -104,8 +104,17 @@ browser-deps: /usr/bin/chromium
 /usr/bin/chromium:
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-pytest: $(STAMP) web browser-deps
-	$(BIN)/python -m pytest -q -m "not slow and not android"
+# the two test tiers: unit (seconds per file) and integration (real conversions, subprocess and torchrun runs,
+# node/Chromium, javac); pytest's summary line gives each tier's time
+pytest: unit-tests integration-tests
+
+unit-tests: $(STAMP)
+	@echo "== unit tier =="
+	$(BIN)/python -m pytest -q -m "not slow and not integration"
+
+integration-tests: $(STAMP) web browser-deps android-core-deps
+	@echo "== integration tier =="
+	$(BIN)/python -m pytest -q -m "integration and not slow"
 
 # the Android app's pure-JVM core: javac + JUnit 4 and Gson from Debian, golden vectors written by Python
 android-core-deps:
@@ -116,7 +125,7 @@ android-core-deps:
 android-core-test: $(STAMP) android-core-deps
 	$(BIN)/python -m pytest -q -m android
 
-test: lint typecheck imports android-core-test pytest
+test: lint typecheck imports pytest
 
 clean:
 	rm -rf $(VENV) data runs

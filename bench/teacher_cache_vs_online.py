@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         cached = trainer(Path(tmp) / "cached")
         online = trainer(Path(tmp) / "online", teacher_online=True)
         cached.refresh_negatives()
-        online.state["negatives"] = cached.state["negatives"]
+        online.state.negatives = cached.state.negatives
         plan = cached.epoch_plan(0)
         batch = cached.batch(plan[0])
         t_cached = seconds(lambda: cached.train_step(batch), repeat)

@@ -10,7 +10,7 @@ import pytest
 
 from device_eval.goldens import write_goldens
 
-pytestmark = pytest.mark.android
+pytestmark = [pytest.mark.android, pytest.mark.integration]
 CORE = Path(__file__).resolve().parents[1] / "android_demo" / "core"
 JARS = ("/usr/share/java/gson.jar", "/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar")
 

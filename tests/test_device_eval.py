@@ -16,6 +16,8 @@ from distill.errors import DistillError
 from distill.metrics import revisited_map
 from export.pipeline import ExportRequest, export_student
 
+pytestmark = pytest.mark.integration  # real exported artefacts
+
 
 @pytest.fixture(scope="module")
 def setup(tiny_asym_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:

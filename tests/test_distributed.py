@@ -24,6 +24,7 @@ def test_shards_cover_every_item_once(world: int) -> None:
         assert max(b - a for a, b in shards) - min(b - a for a, b in shards) <= 1
 
 
+@pytest.mark.integration
 def test_two_process_cache_equals_single_process(tiny_asym_run: dict[str, Path], tmp_path: Path) -> None:
     torch.manual_seed(3)
     weights = tmp_path / "teacher.pt"

@@ -25,6 +25,8 @@ from export.budget import check_budget, count_cost
 from export.calib import image_refs, load_inputs
 from export.pipeline import ExportRequest, export_student
 
+pytestmark = pytest.mark.integration  # real conversions run by their runtimes
+
 
 @pytest.fixture(scope="module")
 def run(tiny_asym_run: dict[str, Path]) -> dict[str, Path]:

@@ -71,6 +71,7 @@ def test_add_appends_a_new_generation_and_removes_the_old(tmp_path: Path) -> Non
         add_to_index(tmp_path, 3 * b[:5], items(5), SPACE)
 
 
+@pytest.mark.integration
 def test_ivf_pq_is_approximate_but_close_to_flat(tmp_path: Path) -> None:
     x = synthetic(4000, 32, 3)
     q = unit(x[:200] + 0.05 * np.random.default_rng(4).normal(size=(200, 32)))
@@ -116,6 +117,7 @@ add_to_index(sys.argv[1], x, [{"name": f"n{i}", "path": ""} for i in range(len(x
 """
 
 
+@pytest.mark.integration
 def test_an_add_killed_at_any_moment_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
     n0, n_add = 50_000, 100_000
     build_index(synthetic(n0, 32), items(n0), SPACE, tmp_path)
@@ -153,6 +155,7 @@ def test_gaussian_distractors_match_the_real_moments() -> None:
         gaussian_like(real[:1], 5)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("ivf", "pq"), [(None, None), (16, 16)])
 def test_sharded_index_searches_like_one_and_takes_adds(tmp_path: Path, ivf: int | None, pq: int | None) -> None:
     x, q = synthetic(3000, 32, 6), synthetic(50, 32, 7)

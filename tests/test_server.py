@@ -150,6 +150,7 @@ def test_an_artifact_for_another_teacher_is_refused_at_startup(served: dict[str,
     assert main(["serve", "--index", str(tmp_path), "--artifact", str(served["artifact"])]) == 2
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 def test_generated_requests_never_get_a_5xx(served: dict[str, Any], mode: str) -> None:
     """schemathesis draws valid (positive) and schema-violating (negative) requests for every operation."""
@@ -174,6 +175,7 @@ def test_generated_requests_never_get_a_5xx(served: dict[str, Any], mode: str) -
     assert len(seen) >= 5 * 10 and any(400 <= c < 500 for c in seen)
 
 
+@pytest.mark.integration
 def test_real_server_on_loopback(served: dict[str, Any]) -> None:
     with running_server(["--index", str(served["index"])]) as base:
         with urllib.request.urlopen(base + "/healthz", timeout=5) as r:

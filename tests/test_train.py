@@ -24,7 +24,7 @@ import os, signal, sys
 from distill.train import loop
 real = loop.Trainer.train_step
 def step(self, batch):
-    if self.state["step"] == {k}:
+    if self.state.step == {k}:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(self, batch)
 loop.Trainer.train_step = step
@@ -62,6 +62,7 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 
 
+@pytest.mark.integration
 def test_sigkilled_run_resumes_to_identical_weights(sfm12: tuple[Path, Path], tmp_path: Path) -> None:
     ref = run_cli(train_args(sfm12, tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
@@ -153,6 +154,7 @@ def torchrun(script: Path, args: list[str]) -> subprocess.CompletedProcess:
                            str(script), *args], env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.integration
 def test_ddp_training_equals_one_process_and_resumes_after_sigkill(sfm12: tuple[Path, Path], tmp_path: Path) -> None:
     """2 gloo processes, the same global batch (each rank encodes half of the anchors and the mining
     pool): the weights equal a single-process run's; a SIGKILLed DDP run resumes to the same weights."""

@@ -150,6 +150,7 @@ def test_view_training_cached_and_online_teacher_agree(pool: Path, view_cache: P
     assert prov["torch"] == torch.__version__ and any(p.startswith("torch==") for p in prov["pip_freeze"])
 
 
+@pytest.mark.integration
 def test_best_pt_when_epoch_zero_stays_best_or_nothing_is_evaluated(pool: Path, view_cache: Path,
                                                                      tmp_path: Path) -> None:
     # held-out scores that only fall: the epoch-0 state stays best, and best.pt must hold it
@@ -201,6 +202,7 @@ def test_torch_knn_matches_faiss() -> None:
     np.testing.assert_allclose(s1, s2, atol=1e-5)
 
 
+@pytest.mark.integration
 def test_sigkilled_view_training_resumes_to_identical_weights(pool: Path, view_cache: Path, tmp_path: Path) -> None:
     from tests.test_train import run_cli, weights
 
@@ -222,9 +224,9 @@ def test_sigkilled_view_training_resumes_to_identical_weights(pool: Path, view_c
 
 def test_student_of_the_teachers_own_network_trains_without_projection(pool: Path, view_cache: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import distill.train.loop as loop
+    import distill.train.factory as factory
 
-    monkeypatch.setattr(loop, "same_network", lambda a, b: True)  # as for efficientnet_lite2_160_gem vs lite2
+    monkeypatch.setattr(factory, "same_network", lambda a, b: True)  # as for efficientnet_lite2_160_gem vs lite2
     tr = Trainer(view_cfg(pool, view_cache, epochs=1), tmp_path / "own")
     assert tr.student.proj is None and "projection_init" not in tr.state
     tr.fit()

@@ -20,6 +20,8 @@ from distill.data.images import load_image, preprocess
 from distill.preprocess import PreprocessConfig
 from tests.conftest import running_server
 
+pytestmark = pytest.mark.integration  # node, Chromium and a real ONNX export
+
 WEB = Path(webclient.__file__).parent / "web"
 REPO = WEB.parents[1]
 PHOTOS = Path(skimage.data.__file__).parent

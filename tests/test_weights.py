@@ -31,6 +31,7 @@ def _classify(model: torch.nn.Module, img: np.ndarray, size: int, mean: tuple, s
     return logits[0].topk(5).indices.tolist()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("arch", "source", "size", "mean", "std"), CASES)
 def test_packaged_weights_load_fully_and_classify_real_photos(arch, source, size, mean, std) -> None:
     from skimage import data

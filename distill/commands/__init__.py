@@ -1,0 +1,1 @@
+"""The `distill` sub-commands, one module per command group; `distill.cli` assembles them."""
