@@ -1,6 +1,6 @@
 """Request and response bodies of the index server (its OpenAPI schema is generated from these)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +35,25 @@ class SearchResponse(BaseModel):
     k: int
     renormalized: bool = Field(description="the embedding's norm was not 1 within 1e-3 and was rescaled")
     results: list[Hit]
+
+
+class ArtifactSummary(BaseModel):
+    """The exported student the server runs for `/search/image`."""
+
+    student: str
+    format: str
+    quantization: str
+    compat_key: str
+    dim: int
+
+
+class ServerManifest(BaseModel):
+    """`/manifest`: the index (its manifest: embedding space, compat key, count, kind) and what the server runs."""
+
+    index: dict[str, Any] = Field(description="the index manifest: `teacher`, `dim`, `compat_key`, `count`, …")
+    max_k: int = Field(description="largest k a search may ask for")
+    image_search: bool = Field(description="`/search/image` is available (an artefact was given)")
+    artifact: ArtifactSummary | None
 
 
 class Health(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from starlette.exceptions import HTTPException
 
-from device_eval.api import Error, Health, Hit, SearchRequest, SearchResponse
+from device_eval.api import ArtifactSummary, Error, Health, Hit, SearchRequest, SearchResponse, ServerManifest
 from device_eval.batching import SearchBatcher
 from device_eval.index import RetrievalIndex, open_index, read_manifest
 from device_eval.parity import require_artifact_fits
@@ -222,12 +222,12 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
     def healthz() -> Health:
         return Health(status="ok", count=len(server().index))
 
-    @app.get("/manifest")
-    def manifest() -> dict[str, Any]:
+    @app.get("/manifest", response_model=ServerManifest)
+    def manifest() -> ServerManifest:
         s = server()
-        meta = None if s.artifact is None else {k: getattr(s.artifact.meta, k) for k in
-                                                 ("student", "format", "quantization", "compat_key", "dim")}
-        return {"index": s.index.manifest, "max_k": s.max_k, "image_search": s.runner is not None, "artifact": meta}
+        meta = None if s.artifact is None else ArtifactSummary(**{k: getattr(s.artifact.meta, k) for k in
+                                                                  ArtifactSummary.model_fields})
+        return ServerManifest(index=s.index.manifest, max_k=s.max_k, image_search=s.runner is not None, artifact=meta)
 
     @app.post("/search", response_model=SearchResponse, responses=ERRORS)
     def search(req: SearchRequest) -> SearchResponse:

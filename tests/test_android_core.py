@@ -34,6 +34,27 @@ def test_junit_suite_passes_on_python_goldens(junit: dict) -> None:
     assert "OK (" in run.stdout
 
 
+def test_goldens_follow_the_client_schemas(junit: dict) -> None:
+    """What the Java core's tests read: the artefact metadata and the real server answers, each valid against
+    the schema of its contract (device_eval/schemas)."""
+    import json
+
+    import jsonschema
+
+    from device_eval.contracts import SCHEMA_DIR
+
+    def check(name: str, body: object) -> None:
+        schema = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+        jsonschema.Draft202012Validator(schema).validate(body)
+
+    doc = json.loads((junit["goldens"] / "goldens.json").read_text())
+    check("artifact-metadata", doc["metadata"])
+    for answer in doc["responses"]:
+        body = json.loads((junit["goldens"] / answer["body"]).read_text())
+        check("error" if answer["status"] >= 400 else "manifest" if answer["path"] == "/manifest"
+              else "search-response", body)
+
+
 @pytest.mark.parametrize("photo", ["query", "rocket.jpg"])
 def test_jvm_preprocessing_gives_pythons_embedding(junit: dict, client_world: dict, photo: str) -> None:
     """A photo the goldens never saw, preprocessed by the JVM core, run by the model = Python's embedding."""

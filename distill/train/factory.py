@@ -21,7 +21,7 @@ from distill.models.net import RetrievalNet
 from distill.models.trunk import Tail, split_frozen
 from distill.train.batches import Batch, class_batches, epoch_rng, tuple_order
 from distill.train.config import TrainConfig, validate
-from distill.train.optim import create_optimizer, lr_factor
+from distill.train.optim import create_optimizer, create_scheduler
 from distill.train.sources import TeacherSource, is_view_cache
 from distill.train.views import ViewBatch, ViewFeed
 
@@ -87,7 +87,7 @@ def build_parts(cfg: TrainConfig, device: torch.device, dist: DistEnv) -> TrainP
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg.schedule, total_steps, cfg.warmup_steps))
+    sched = create_scheduler(opt, cfg.schedule, total_steps, cfg.warmup_steps)
     eval_set, eval_teacher = _eval_inputs(cfg, teacher.name)
     return TrainParts(data, teacher, views, loss, miner, student, trunk, tail, opt, sched, steps_per_epoch,
                       total_steps, eval_set, eval_teacher)

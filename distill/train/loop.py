@@ -21,7 +21,7 @@ from distill.precision import autocast, resolve_precision
 from distill.train.batches import Batch, epoch_rng, tuple_batch
 from distill.train.config import TrainConfig, config_differences, write_yaml
 from distill.train.factory import Plan, build_parts, epoch_plan
-from distill.train.optim import freeze_batchnorm
+from distill.train.optim import freeze_batchnorm, load_scheduler_state
 from distill.train.projection_init import fit_projection, init_projection
 from distill.train.report import report_test, save_test, selection_score, write_provenance
 from distill.train.saver import CheckpointSaver
@@ -105,7 +105,7 @@ class Trainer:
                                f"({ck['teacher_manifest'].get('teacher')}); refusing to resume")
         self.student.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["optimizer"])
-        self.sched.load_state_dict(ck["scheduler"])
+        load_scheduler_state(self.sched, ck["scheduler"])
         set_rng_state(ck["rng"])
         self.state = RunState.from_dict(ck["run"], str(last))
 

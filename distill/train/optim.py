@@ -1,10 +1,9 @@
 """Optimiser, learning-rate schedule and BatchNorm handling of a training run."""
 
-import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.optim.lr_scheduler import ChainedScheduler, ConstantLR, CosineAnnealingLR, LinearLR, LRScheduler
 
 from distill.errors import DistillError
 from distill.models.net import RetrievalNet
@@ -36,12 +35,26 @@ def create_optimizer(name: str, model: RetrievalNet, lr: float, head_mult: float
     raise DistillError(f"optimizer {name!r}: expected 'adam' or 'adamw'")
 
 
-def cosine_lambda(total: int) -> Callable[[int], float]:
-    """LR factor: cosine from 1 to 0 over `total` steps."""
-    return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
+def create_scheduler(opt: torch.optim.Optimizer, schedule: str, total: int, warmup: int = 0) -> LRScheduler:
+    """PyTorch's schedulers, stepped once per step: a linear warm-up over `warmup` steps (factor (s+1)/warmup)
+    times `cosine` (CosineAnnealingLR to 0 at step `total`) or `constant`."""
+    parts: list[LRScheduler] = []
+    if warmup:
+        parts.append(LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=max(warmup - 1, 0)))
+    if schedule == "cosine":
+        parts.append(CosineAnnealingLR(opt, T_max=max(total, 1)))
+    if not parts:
+        return ConstantLR(opt, factor=1.0, total_iters=0)
+    return parts[0] if len(parts) == 1 else ChainedScheduler(parts, optimizer=opt)
 
 
-def lr_factor(schedule: str, total: int, warmup: int = 0) -> Callable[[int], float]:
-    """The LR factor at step s: linear warm-up over `warmup` steps, then cosine to 0 or constant."""
-    after = cosine_lambda(total) if schedule == "cosine" else (lambda s: 1.0)
-    return lambda s: min(1.0, (s + 1) / warmup) * after(s) if warmup else after(s)
+def load_scheduler_state(sched: LRScheduler, state: dict[str, Any]) -> None:
+    """Restore `sched`; a checkpoint of the earlier LambdaLR schedule (`lr_lambdas`) is migrated by its step
+    count (the optimiser's state, loaded first, holds the current learning rates)."""
+    if "lr_lambdas" not in state:
+        sched.load_state_dict(state)
+        return
+    inner = sched._schedulers if isinstance(sched, ChainedScheduler) else [sched]
+    for s in [*inner, sched]:
+        s.last_epoch, s._step_count = state["last_epoch"], state["_step_count"]
+        s._last_lr = list(state["_last_lr"])

@@ -12,7 +12,7 @@ function setStatus(text, state) {
 }
 
 function explain(err) {
-  if (err.status === 409) {
+  if (err.code === 'space_mismatch') {
     return 'This model was exported for another teacher than the one this server\'s index holds, so its '
       + `embeddings cannot be searched here; export the student for this index. (${err.message})`;
   }

@@ -24,6 +24,7 @@ export async function fetchJson(url, init) {
   if (!res.ok) {
     const err = new ShownError(body.error || `${res.status} ${res.statusText}`);
     err.status = res.status;
+    err.code = body.code; // the server's machine-readable reason (device_eval/server.py ERROR_CODES)
     throw err;
   }
   return body;
