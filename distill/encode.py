@@ -10,6 +10,7 @@ from distill.data.images import ImageDataset, ImageRef
 from distill.data.views import ViewParams, render_views
 from distill.models.net import RetrievalNet
 from distill.precision import DTYPES, autocast, unit_rows
+from distill.preprocess import PreprocessConfig
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -29,6 +30,18 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def image_batches(refs: Sequence[ImageRef], cfg: PreprocessConfig, batch_size: int = 32, workers: int = 0,
+                  desc: str = "encode") -> Iterator[torch.Tensor]:
+    """The images of `refs`, preprocessed by `cfg`, as N×3×H×W float32 batches in order (a DataLoader, so
+    `workers` decode in parallel), with a tqdm progress bar. Every image pass of the toolkit batches here."""
+    loader = torch.utils.data.DataLoader(ImageDataset(refs, cfg), batch_size=batch_size,
+                                         num_workers=workers, shuffle=False)
+    with tqdm(total=len(refs), desc=desc, unit="img", leave=False) as bar:
+        for x in loader:
+            yield x
+            bar.update(len(x))
+
+
 def iter_batches(model: RetrievalNet, refs: Sequence[ImageRef], batch_size: int = 32, workers: int = 0,
                  desc: str = "encode", device: torch.device | None = None) -> Iterator[np.ndarray]:
     """Yield embeddings batch by batch (in `refs` order), with a tqdm progress bar."""
@@ -37,12 +50,9 @@ def iter_batches(model: RetrievalNet, refs: Sequence[ImageRef], batch_size: int 
     cfg = model.info.preprocess
     device = device or default_device()
     model = fast_layout(model.to(device).eval())
-    loader = torch.utils.data.DataLoader(ImageDataset(refs, cfg), batch_size=batch_size,
-                                         num_workers=workers, shuffle=False)
-    with torch.inference_mode(), tqdm(total=len(refs), desc=desc, unit="img", leave=False) as bar:
-        for x in loader:
+    with torch.inference_mode():
+        for x in image_batches(refs, cfg, batch_size, workers, desc):
             yield model(channels_last(x.to(device))).float().cpu().numpy()
-            bar.update(len(x))
 
 
 def iter_view_batches(model: RetrievalNet, photos: torch.Tensor, views: ViewParams, batch_size: int = 32,

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from distill.data.images import ImageDataset, ImageRef
+from distill.data.images import ImageRef
+from distill.encode import image_batches
 from distill.errors import DistillError
 from distill.preprocess import PreprocessConfig
 from export.base import ExportFormat, Runner
@@ -38,13 +38,8 @@ class Artifact:
                    desc: str = "artefact") -> np.ndarray:
         """N×d float32 embeddings of images, preprocessed as the metadata says and run by the runtime."""
         runner = runner or self.runner()
-        ds = ImageDataset(refs, self.preprocess)
-        out = []
-        with tqdm(total=len(ds), desc=f"{desc} ({self.path.name})", unit="img", leave=False) as bar:
-            for start in range(0, len(ds), batch_size):
-                x = np.stack([ds[i].numpy() for i in range(start, min(start + batch_size, len(ds)))])
-                out.append(runner.embed(x))
-                bar.update(len(x))
+        out = [runner.embed(x.numpy())
+               for x in image_batches(refs, self.preprocess, batch_size, desc=f"{desc} ({self.path.name})")]
         return np.concatenate(out) if out else np.zeros((0, self.meta.dim), np.float32)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from distill.data import open_dataset
-from distill.data.images import ImageDataset, ImageRef, image_suffixes
+from distill.data.images import ImageRef, image_suffixes
+from distill.encode import image_batches
 from distill.errors import DistillError
 from distill.preprocess import PreprocessConfig
 
@@ -36,5 +37,5 @@ def sample_refs(refs: Sequence[ImageRef], count: int, seed: int = 0) -> list[Ima
 
 def load_inputs(refs: Sequence[ImageRef], cfg: PreprocessConfig) -> np.ndarray:
     """N×3×H×W float32 network inputs of `refs`."""
-    ds = ImageDataset(refs, cfg)
-    return np.stack([ds[i].numpy() for i in range(len(ds))]).astype(np.float32)
+    parts = [x.numpy() for x in image_batches(refs, cfg, desc="check images")]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 3, *cfg.input_size), np.float32)

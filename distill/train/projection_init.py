@@ -11,10 +11,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from distill.data.images import ImageDataset, ImageRef
-from distill.encode import channels_last
+from distill.data.images import ImageRef
+from distill.encode import channels_last, image_batches
 from distill.errors import DistillError
 from distill.models.net import RetrievalNet
 
@@ -25,13 +24,10 @@ def pooled_features(model: RetrievalNet, refs: Sequence[ImageRef], device: torch
                     batch_size: int = 32) -> np.ndarray:
     """N×backbone_dim pooled (unprojected, unnormalised) features, float64."""
     assert model.info is not None
-    loader = torch.utils.data.DataLoader(ImageDataset(refs, model.info.preprocess), batch_size=batch_size)
     model.eval()
-    parts = []
-    with torch.inference_mode(), tqdm(total=len(refs), desc="projection init", unit="img", leave=False) as bar:
-        for x in loader:
-            parts.append(model.pooled(channels_last(x.to(device))).double().cpu().numpy())
-            bar.update(len(x))
+    with torch.inference_mode():
+        parts = [model.pooled(channels_last(x.to(device))).double().cpu().numpy()
+                 for x in image_batches(refs, model.info.preprocess, batch_size, desc="projection init")]
     return np.concatenate(parts)
 
 
