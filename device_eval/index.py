@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from distill.cache import load_cache
 from distill.compat import NORMALIZATION, manifest_compat_key, require_same_space
+from distill.contracts import IndexManifest, validated
 from distill.data import RevisitedSet, TupleSplit, open_dataset
 from distill.errors import DistillError
 from distill.io import atomic_write, atomic_write_json
@@ -196,12 +197,12 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         man = json.loads(p.read_text())
     except ValueError as e:
         raise DistillError(f"{p}: unreadable JSON ({e})") from None
-    missing = [k for k in MANIFEST_KEYS if k not in man]
+    missing = [k for k in MANIFEST_KEYS if k not in man] if isinstance(man, dict) else []
     if missing:
         raise DistillError(f"{p}: not an index manifest (missing {', '.join(missing)})")
-    if man["format_version"] != FORMAT_VERSION:
+    if isinstance(man, dict) and man["format_version"] != FORMAT_VERSION:
         raise DistillError(f"{p}: index format {man['format_version']}, this version reads {FORMAT_VERSION}")
-    return dict(man)
+    return dict(validated(IndexManifest, man, p))
 
 
 def open_index(path: str | Path) -> RetrievalIndex:

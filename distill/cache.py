@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from distill.contracts import CACHE_FORMAT, CacheManifest, validated
 from distill.data import Dataset
 from distill.data.views import ViewParams, load_photos
 from distill.distributed import DistEnv
@@ -34,7 +35,7 @@ VIEWS_FILE = "views.npz"
 def expected_manifest(model: RetrievalNet, data: Dataset, dtype: str = "float32") -> dict[str, Any]:
     """What a cache of `model` over `data` must say about itself."""
     assert model.info is not None
-    return {"teacher": model.info.preset, "weights": model.info.weights,
+    return {"format_version": CACHE_FORMAT, "teacher": model.info.preset, "weights": model.info.weights,
             "weights_sha256": model.info.weights_sha256, "preprocess": model.info.preprocess.to_dict(),
             "dim": model.dim, "dtype": dtype, "image_list_sha256": data.list_sha256(),
             "count": len(data.refs)}
@@ -155,6 +156,7 @@ def load_cache(path: str | Path, expect: dict[str, Any] | None = None) -> tuple[
         emb = np.load(emb_path, mmap_mode="r")
     except (ValueError, OSError) as e:
         raise DistillError(f"{p}: unreadable cache ({type(e).__name__}: {e})") from None
+    manifest = validated(CacheManifest, manifest, man_path)
     if emb.ndim != 2 or emb.shape != (manifest.get("count"), manifest.get("dim")):
         raise DistillError(f"{emb_path}: shape {emb.shape} does not match manifest count×dim "
                            f"({manifest.get('count')}×{manifest.get('dim')})")

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from distill.contracts import CHECKPOINT_FORMAT, CheckpointHeader, validated
 from distill.errors import DistillError
 from distill.io import atomic_write, torch_load
 from distill.models import RetrievalNet, create_model
 
-FORMAT = "asym-distill-checkpoint/1"
+FORMAT = CHECKPOINT_FORMAT
 
 
 def rng_state() -> dict[str, Any]:
@@ -41,7 +42,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     state = torch_load(p, missing="checkpoint", unreadable="checkpoint", weights_only=False)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DistillError(f"{p}: not a distill checkpoint (expected format {FORMAT!r})")
-    return state
+    return validated(CheckpointHeader, state, p)
 
 
 def student_from_checkpoint(path: str | Path) -> tuple[RetrievalNet, dict[str, Any]]:
