@@ -8,12 +8,13 @@ Versions: a cache manifest without `format_version` was written before it existe
 `format_version` (2) from the start. A newer version than this code reads is refused in one line."""
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from distill.errors import DistillError
 
+T = TypeVar("T")
 CACHE_FORMAT = 1
 INDEX_FORMAT = 2
 CHECKPOINT_FORMAT = "asym-distill-checkpoint/1"
@@ -81,16 +82,22 @@ class IndexManifest(_Contract):
     files: IndexFiles
 
 
-def validated(contract: type[BaseModel], doc: Any, where: str | Path) -> dict[str, Any]:
-    """`doc`, checked against `contract` (absent optional fields take the contract's defaults, which is how
-    older files read); a wrong or missing field is a one-line DistillError naming `where` and the field."""
+def parse(contract: type[T], doc: Any, where: str | Path) -> T:
+    """`doc` as a `contract` (a pydantic model or a dataclass; absent optional fields take the contract's
+    defaults, which is how older files read); a wrong or missing field is a one-line DistillError naming
+    `where` and the field."""
     if not isinstance(doc, dict):
         raise DistillError(f"{where}: expected a {contract.__name__} object, found {type(doc).__name__}")
     try:
-        contract.model_validate(doc)
+        return TypeAdapter(contract).validate_python(doc)
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(document)"
         got = "" if first["type"] == "missing" else f" (found {first.get('input')!r:.60})"
         raise DistillError(f"{where}: {contract.__name__} field {field}: {first['msg']}{got}") from None
+
+
+def validated(contract: type, doc: Any, where: str | Path) -> dict[str, Any]:
+    """`doc` as written, once `parse` accepts it (so identities compared across files stay what was stored)."""
+    parse(contract, doc, where)
     return doc

@@ -2,12 +2,13 @@
 `metadata_props`, a TFLite metadata buffer, Core ML `user_defined_metadata`) under `METADATA_KEY`."""
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from distill.compat import NORMALIZATION, manifest_compat_key, space_identity
+from distill.contracts import parse
 from distill.errors import DistillError
 from distill.io import sha256_file
 from distill.models.net import RetrievalNet
@@ -60,13 +61,13 @@ class ArtifactMetadata:
 
     @classmethod
     def from_json(cls, text: str, where: str) -> "ArtifactMetadata":
-        """Inverse of `to_json`; a missing or malformed document is a one-line error naming `where`."""
+        """Inverse of `to_json`; a missing or malformed document or field is a one-line error naming `where`
+        (a document without `version` was written before it existed: version 1)."""
         try:
             d = json.loads(text)
-            values = {f.name: d[f.name] for f in fields(cls) if f.name != "version"}
-            return cls(**values, version=int(d.get("version", FORMAT_VERSION)))
-        except (json.JSONDecodeError, TypeError, KeyError) as e:
-            raise DistillError(f"{where}: unreadable {METADATA_KEY} metadata ({type(e).__name__}: {e})") from None
+        except json.JSONDecodeError as e:
+            raise DistillError(f"{where}: unreadable {METADATA_KEY} metadata (JSONDecodeError: {e})") from None
+        return parse(cls, d, where)  # types and required fields, one line for the first wrong one
 
 
 def student_space(mode: str, teacher: str, teacher_weights_sha256: str | None, student: str,

@@ -67,3 +67,20 @@ def test_an_index_manifest_with_a_wrong_field_is_one_line(tmp_path: Path) -> Non
     (tmp_path / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(DistillError, match=r"IndexManifest field files\.index: List should have at least 1 item"):
         read_manifest(tmp_path)
+
+
+META = {"format": "onnx", "quantization": "fp32", "student": "s", "mode": "asym", "dim": 8, "input_size": [4, 4],
+        "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bilinear", "resize": "squash", "input_layout": "NCHW",
+        "teacher": "t", "teacher_weights_sha256": None, "compat_key": "k", "normalization": "l2",
+        "checkpoint_sha256": "c", "checkpoint_step": 3, "created": "now"}
+
+
+def test_artifact_metadata_reads_old_documents_and_refuses_wrong_fields() -> None:
+    from export.metadata import ArtifactMetadata
+
+    meta = ArtifactMetadata.from_json(json.dumps(META), "a.onnx")  # no `version`: written before it existed
+    assert meta.version == 1 and meta.dim == 8 and ArtifactMetadata.from_json(meta.to_json(), "a.onnx") == meta
+    with pytest.raises(DistillError, match=r"a\.onnx: ArtifactMetadata field dim: Input should be a valid integer"):
+        ArtifactMetadata.from_json(json.dumps({**META, "dim": "eight"}), "a.onnx")
+    with pytest.raises(DistillError, match=r"a\.onnx: ArtifactMetadata field compat_key: Field required"):
+        ArtifactMetadata.from_json(json.dumps({k: v for k, v in META.items() if k != "compat_key"}), "a.onnx")

@@ -113,5 +113,8 @@ def test_browser_encodes_and_searches(client_world: dict[str, Any], tmp_path: Pa
     assert out["otherTeacher"]["state"] == "error"
     assert "exported for another teacher" in out["otherTeacher"]["status"]
     assert shot.stat().st_size > 10_000
+    answers = {(a["name"], a.get("code")) for a in out["answers"]}  # what the page read, checked by ajv
+    assert {("search-response", None), ("error", "space_mismatch")} <= answers, out["answers"]
+    assert all(not a["errors"] for a in out["answers"]), out["answers"]
     (REPO / "build").mkdir(exist_ok=True)  # kept for a look (docs/web_demo.png is a copy of one)
     shutil.copyfile(shot, REPO / "build" / "web_demo.png")

@@ -1,12 +1,36 @@
 // Drive the served page in headless Debian Chromium (playwright-core, never Playwright's own browser).
 // Usage: node tests/e2e.mjs '{"base": "http://127.0.0.1:PORT", "query": "a.png", "notImage": "x.txt",
 //                             "screenshot": "out.png"}'
-// Prints one JSON line: the search (names, embedding, encode ms) and the page's error messages.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Prints one JSON line: the search (names, embedding, encode ms), the page's error messages, and the server
+// answers the page read, each checked with ajv against its JSON Schema (device_eval/schemas).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
+import Ajv2020 from 'ajv/dist/2020.js';
 import { chromium } from 'playwright-core';
+
+const SCHEMAS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
+
+/** Validators of the contracts the page reads, by schema name. */
+function validators() {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  const load = (name) => ajv.compile(JSON.parse(readFileSync(join(SCHEMAS, `${name}.schema.json`), 'utf8')));
+  return { 'search-response': load('search-response'), error: load('error') };
+}
+
+/** Record every /search answer the page gets, checked against its schema. */
+function checkAnswers(page, checked) {
+  const validate = validators();
+  page.on('response', async (res) => {
+    if (!res.url().endsWith('/search')) return;
+    const name = res.ok() ? 'search-response' : 'error';
+    const body = await res.json().catch(() => null);
+    const ok = validate[name](body);
+    checked.push({ name, status: res.status(), code: body && body.code, errors: ok ? [] : validate[name].errors });
+  });
+}
 
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -36,6 +60,8 @@ async function run(opts) {
     const logs = [];
     page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    const answers = [];
+    checkAnswers(page, answers);
     await open(page, opts.base);
     const search = await upload(page, opts.query);
     await page.waitForFunction(() => [...document.querySelectorAll('#results img')].every((i) => i.complete));
@@ -51,7 +77,7 @@ async function run(opts) {
     });
     await open(page, opts.base);
     const otherTeacher = await upload(page, opts.query);
-    return { search, notImage, unreachable, otherTeacher, logs };
+    return { search, notImage, unreachable, otherTeacher, logs, answers };
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
