@@ -1,7 +1,7 @@
 """Exact k-NN by inner product (embeddings are L2-normalised, so this is cosine): FAISS, or torch where
 FAISS is not installed (e.g. a GPU machine without it; fine for evaluation-sized sets)."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -34,24 +34,18 @@ def knn(queries: np.ndarray, database: np.ndarray | Sequence[np.ndarray], k: int
         raise DistillError("embeddings contain NaN or inf")
     try:
         import faiss
-        from faiss.contrib.exhaustive_search import knn_ground_truth
     except ImportError:
         return _torch_knn(q, parts, k)
-    total = sum(len(p) for p in parts)
-    k = total if k is None else min(k, total)
-    scores, idx = knn_ground_truth(q, _blocks(parts), k, metric_type=faiss.METRIC_INNER_PRODUCT, ngpu=0)
-    return scores, idx.astype(np.int64)
-
-
-def _blocks(parts: Sequence[np.ndarray]) -> Iterator[np.ndarray]:
-    """The database as contiguous float32 blocks of ≤ CHUNK rows, each checked finite (FAISS's chunked exact
-    search merges the blocks' top-k)."""
+    index = faiss.IndexFlatIP(q.shape[1])
     for part in parts:
         for start in range(0, len(part), CHUNK):
             rows = np.ascontiguousarray(part[start: start + CHUNK], dtype=np.float32)
             if not np.isfinite(rows).all():
                 raise DistillError("embeddings contain NaN or inf")
-            yield rows
+            index.add(rows)
+    k = index.ntotal if k is None else min(k, index.ntotal)
+    scores, idx = index.search(q, k)
+    return scores, idx.astype(np.int64)
 
 
 def _torch_knn(q: np.ndarray, parts: Sequence[np.ndarray], k: int | None) -> tuple[np.ndarray, np.ndarray]:
