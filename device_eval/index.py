@@ -197,12 +197,14 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         man = json.loads(p.read_text())
     except ValueError as e:
         raise DistillError(f"{p}: unreadable JSON ({e})") from None
-    missing = [k for k in MANIFEST_KEYS if k not in man] if isinstance(man, dict) else []
+    if not isinstance(man, dict):
+        raise DistillError(f"{p}: not an index manifest (expected a JSON object)")
+    missing = [k for k in MANIFEST_KEYS if k not in man]
     if missing:
         raise DistillError(f"{p}: not an index manifest (missing {', '.join(missing)})")
-    if isinstance(man, dict) and man["format_version"] != FORMAT_VERSION:
+    if man["format_version"] != FORMAT_VERSION:
         raise DistillError(f"{p}: index format {man['format_version']}, this version reads {FORMAT_VERSION}")
-    return dict(validated(IndexManifest, man, p))
+    return validated(IndexManifest, man, p)
 
 
 def open_index(path: str | Path) -> RetrievalIndex:

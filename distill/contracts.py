@@ -7,8 +7,10 @@ Versions: a cache manifest without `format_version` was written before it existe
 (the current one); a checkpoint's version is its `format` tag; the index manifest has carried
 `format_version` (2) from the start. A newer version than this code reads is refused in one line."""
 
+import functools
+from collections.abc import Hashable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -16,7 +18,6 @@ from distill.errors import DistillError
 
 T = TypeVar("T")
 CACHE_FORMAT = 1
-INDEX_FORMAT = 2
 CHECKPOINT_FORMAT = "asym-distill-checkpoint/1"
 
 Count = Annotated[int, Field(ge=0)]
@@ -82,6 +83,12 @@ class IndexManifest(_Contract):
     files: IndexFiles
 
 
+@functools.cache
+def _adapter(contract: Any) -> TypeAdapter[Any]:
+    """One validator per contract (building it costs more than a validation)."""
+    return TypeAdapter(contract)
+
+
 def parse(contract: type[T], doc: Any, where: str | Path) -> T:
     """`doc` as a `contract` (a pydantic model or a dataclass; absent optional fields take the contract's
     defaults, which is how older files read); a wrong or missing field is a one-line DistillError naming
@@ -89,7 +96,7 @@ def parse(contract: type[T], doc: Any, where: str | Path) -> T:
     if not isinstance(doc, dict):
         raise DistillError(f"{where}: expected a {contract.__name__} object, found {type(doc).__name__}")
     try:
-        return TypeAdapter(contract).validate_python(doc)
+        return _adapter(cast(Hashable, contract)).validate_python(doc)  # a class is hashable
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(document)"

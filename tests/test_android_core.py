@@ -41,7 +41,7 @@ def test_goldens_follow_the_client_schemas(junit: dict) -> None:
 
     import jsonschema
 
-    from device_eval.contracts import SCHEMA_DIR
+    from device_eval.client_schemas import SCHEMA_DIR
 
     def check(name: str, body: object) -> None:
         schema = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())

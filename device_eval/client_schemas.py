@@ -1,7 +1,7 @@
 """JSON Schemas of what the clients read and send: the artefact metadata, `/manifest`, the search request and
 response, and the error body. They are generated from the models the code validates with (pydantic, and the
 `ArtifactMetadata` dataclass), written to `device_eval/schemas/` for the client projects, and a test keeps
-the files equal to the code. Regenerate: `python -m device_eval.contracts`."""
+the files equal to the code. Regenerate: `python -m device_eval.client_schemas`."""
 
 import json
 import sys

@@ -6,7 +6,7 @@ import json
 import jsonschema
 import pytest
 
-from device_eval.contracts import SCHEMA_DIR, client_schemas, schema_text
+from device_eval.client_schemas import SCHEMA_DIR, client_schemas, schema_text
 
 HIT = {"rank": 1, "id": 3, "name": "a.jpg", "score": 0.9, "thumbnail": "/thumbs/3"}
 
@@ -15,7 +15,7 @@ def test_the_committed_schemas_are_the_codes() -> None:
     for name, schema in client_schemas().items():
         path = SCHEMA_DIR / f"{name}.schema.json"
         assert path.is_file() and path.read_text() == schema_text(schema), \
-            f"{path} is stale: run `python -m device_eval.contracts`"
+            f"{path} is stale: run `python -m device_eval.client_schemas`"
 
 
 @pytest.mark.parametrize("name,body,ok", [
