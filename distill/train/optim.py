@@ -54,7 +54,7 @@ def load_scheduler_state(sched: LRScheduler, state: dict[str, Any]) -> None:
     if "lr_lambdas" not in state:
         sched.load_state_dict(state)
         return
-    inner = sched._schedulers if isinstance(sched, ChainedScheduler) else [sched]
-    for s in [*inner, sched]:
+    every = [*sched._schedulers, sched] if isinstance(sched, ChainedScheduler) else [sched]
+    for s in every:
         s.last_epoch, s._step_count = state["last_epoch"], state["_step_count"]
         s._last_lr = list(state["_last_lr"])
