@@ -5,9 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from distill.cache import load_cache
 from distill.cli import main
+from distill.data import load_revisited, open_dataset
+from distill.encode import encode
+from distill.metrics import revisited_map
+from distill.models import create_model
 
 
 def test_cache_then_eval_teacher_json(mini_revisited: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -21,6 +27,13 @@ def test_cache_then_eval_teacher_json(mini_revisited: Path, tmp_path: Path, caps
     assert res["mode"] == "teacher" and res["n_queries"] == 2 and res["n_db"] == 6
     assert set(res["map"]) == {"easy", "medium", "hard"} and set(res["mp"]["medium"]) == {"1", "5", "10"}
     assert "medium" in capsys.readouterr().out
+    # the same numbers from the cache ranked by NumPy (database rows first, then the cropped queries)
+    values, _ = load_cache(cache)
+    data = load_revisited(mini_revisited)
+    db, q = np.asarray(values[:len(data.imlist)]), np.asarray(values[len(data.imlist):])
+    want = revisited_map(np.argsort(-(q @ db.T), axis=1, kind="stable"), data.gnd)
+    assert res["map"] == pytest.approx(want["map"], abs=1e-9)
+    assert all(res["mp"][s] == pytest.approx(want["mp"][s], abs=1e-9) for s in want["mp"])
 
 
 def test_eval_class_set_recall(mini_classes: Path, tmp_path: Path) -> None:
@@ -30,6 +43,14 @@ def test_eval_class_set_recall(mini_classes: Path, tmp_path: Path) -> None:
     res = json.loads(out.read_text())
     assert set(res["recall"]) == {"1", "2", "4", "8"} and res["n_queries"] == 9
     assert all(0.0 <= v <= 1.0 for v in res["recall"].values())
+    # Recall@K by NumPy: a hit when one of the K nearest other images shares the query's class
+    data = open_dataset(mini_classes)
+    e = encode(create_model("mobilenetv2_gem"), data.refs)
+    sims = e @ e.T
+    np.fill_diagonal(sims, -np.inf)
+    order = np.argsort(-sims, axis=1, kind="stable")
+    same = data.labels[order] == data.labels[:, None]
+    assert res["recall"] == pytest.approx({str(k): same[:, :k].any(1).mean() for k in (1, 2, 4, 8)}, abs=1e-9)
 
 
 def test_cache_for_other_teacher_is_one_line_error(mini_revisited: Path, tmp_path: Path,

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from distill.data import ClassSet, RevisitedSet, TupleSplit, load_revisited, load_sfm, open_dataset
-from distill.data.images import ImageDataset, load_image, preprocess
+from distill.data.images import ImageDataset, ImageRef, load_image, preprocess
 from distill.data.sfm import cid_to_path
 from distill.errors import DistillError
 from distill.models import PreprocessConfig
@@ -91,6 +92,18 @@ def test_preprocess_matches_formula(mini_classes: Path) -> None:
     assert x.shape == (3, 8, 6) and x.dtype == np.float32
     raw = np.asarray(img.resize((6, 8), 2), np.float32) / 255  # 2 = PIL bilinear
     np.testing.assert_allclose(x[1], (raw[..., 1] - 0.4) / 0.25, rtol=1e-6)
+    # one colour, worked out by hand per channel (R 204, G 51, B 102): channel order and per-channel mean/std
+    solid = preprocess(Image.new("RGB", (5, 7), (204, 51, 102)), cfg)
+    np.testing.assert_allclose(solid[:, 0, 0], [(0.8 - 0.5) / 0.2, (0.2 - 0.4) / 0.25, (0.4 - 0.3) / 0.5], rtol=1e-5)
+    assert np.ptp(solid, axis=(1, 2)).max() < 1e-6
+
+
+def test_fractional_query_box_rounds_as_pil_does(mini_revisited: Path) -> None:
+    # PIL's crop rounds each coordinate half to even: (2.4, 1.6, 39.5, 30.5) is the box (2, 2, 40, 30)
+    ref = load_revisited(mini_revisited).query_refs[0]
+    cfg = PreprocessConfig(input_size=(28, 38))
+    got = ImageDataset([ImageRef(ref.path, (2.4, 1.6, 39.5, 30.5))], cfg)[0]
+    np.testing.assert_allclose(got.numpy(), preprocess(load_image(ref.path).crop((2, 2, 40, 30)), cfg))
 
 
 def test_dataset_crops_queries_to_bbox(mini_revisited: Path) -> None:

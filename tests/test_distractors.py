@@ -9,7 +9,7 @@ import pytest
 
 from distill.cache import load_cache
 from distill.cli import main
-from distill.data import RevisitedSet
+from distill.data import RevisitedSet, open_dataset
 from distill.errors import DistillError
 from distill.evaluate import Embeddings, evaluate, load_distractors
 
@@ -40,6 +40,12 @@ def test_eval_cli_with_distractors_and_bad_files(tiny_asym_run: dict[str, Path],
     assert main([*base, "--distractors", str(tmp_path / "d.npy"), "--json", str(tmp_path / "b.json")]) == 0
     a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
     assert b["n_distractors"] == 500 and all(b["map"][k] <= a["map"][k] + 1e-9 for k in a["map"])
+    # copies of the queries' own embeddings rank first for each query, ahead of every positive: mAP must fall
+    values, _ = load_cache(cache)
+    np.save(tmp_path / "q.npy", np.asarray(values[len(open_dataset(bench).imlist):]))
+    assert main([*base, "--distractors", str(tmp_path / "q.npy"), "--json", str(tmp_path / "c.json")]) == 0
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert a["map"]["medium"] > 0 and all(c["map"][k] < a["map"][k] for k in a["map"] if a["map"][k] > 0)
     np.save(tmp_path / "bad.npy", 2 * d[:, :8])
     with pytest.raises(DistillError, match=r"expected N×\d+ floats"):
         load_distractors(tmp_path / "bad.npy", man["teacher"], man["dim"])

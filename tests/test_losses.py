@@ -68,6 +68,9 @@ def test_multi_similarity_both_modes(mode: str, sims: list[list[float]]) -> None
     per_anchor = [math.log(1 + sum(math.exp(-a * (sims[i][p] - m)) for p in POS[i])) / a
                   + math.log(1 + sum(math.exp(b * (sims[i][n] - m)) for n in NEG[i])) / b for i in range(4)]
     assert value("multi_similarity", mode, alpha=a, beta=b, margin=m) == pytest.approx(sum(per_anchor) / 4, abs=1e-12)
+    # sym anchor 0: ln(1 + e^1) / 2 + ln(1 + e^5 + e^15) / 50 = .656633 + .300001; every sym anchor alike
+    pinned = {"sym": 0.9566313, "asym": 1.1401959}
+    assert value("multi_similarity", mode, alpha=a, beta=b, margin=m) == pytest.approx(pinned[mode], abs=1e-6)
 
 
 def test_anchor_subset_with_student_on_anchors_only() -> None:
@@ -123,6 +126,7 @@ def test_relaxed_contrastive_soft_labels() -> None:
         terms.append(wij * dij**2 + (1 - wij) * max(0.0, 1 - dij) ** 2)
     got = create_loss("relaxed_contrastive", sigma=1.0, delta=1.0)(s, t, torch.zeros(3, dtype=torch.long))
     assert float(got) == pytest.approx(sum(terms) / 6, abs=1e-12)
+    assert float(got) == pytest.approx(0.1631520, abs=1e-6)
 
 
 def test_infonce_keys_are_own_teacher_and_other_photos() -> None:

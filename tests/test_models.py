@@ -50,6 +50,10 @@ def test_identity_projection_keeps_features() -> None:
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(plain(x), proj(x), atol=1e-6)
+        # the projection is applied: reversing its rows reverses the embedding
+        assert isinstance(proj.proj, torch.nn.Linear)
+        proj.proj.weight.copy_(proj.proj.weight.flip(0))
+        assert torch.allclose(proj(x), plain(x).flip(1), atol=1e-6)
 
 
 def test_local_weights_file_errors(tmp_path) -> None:

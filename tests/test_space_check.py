@@ -40,6 +40,14 @@ def refuse_all(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compat, "same_space", lambda have, want: False)
 
 
+def test_compat_key_is_pinned() -> None:
+    # every shipped artefact and index carries this key: a change to how it is computed orphans them all.
+    # sha256 of '{"dim": 1280, "normalization": "l2", "teacher": "efficientnet_lite2_gem", "weights_sha256": "ab12"}'
+    assert compat.compat_key("efficientnet_lite2_gem", "ab12", 1280) == "9a0bd0b049d8a8bd"
+    assert compat.manifest_compat_key({"teacher": "efficientnet_lite2_gem", "weights_sha256": "ab12", "dim": 1280,
+                                       "count": 5}) == "9a0bd0b049d8a8bd"
+
+
 def test_refusal_is_one_line_naming_both_sides() -> None:
     cache = {"teacher": "tiny_test_gem", "weights_sha256": None, "dim": 16, "count": 3}
     index = {"teacher": "other", "weights_sha256": "ab" * 32, "dim": 32, "compat_key": "0123456789abcdef"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms import functional as tvf
 
 from distill import metrics
 from distill.cache import build_cache, load_cache, load_views
@@ -62,6 +63,27 @@ def test_mixup_jitter_and_normalisation(photos: torch.Tensor) -> None:
     assert torch.allclose(bright, torch.full_like(bright, 128 / 255), atol=1e-6)
     norm = PreprocessConfig(input_size=(8, 8), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     assert torch.allclose(render_views(flat, one_view(), norm), (64 / 255 - 0.5) / 0.5 * torch.ones(1, 3, 8, 8))
+
+
+def test_contrast_and_saturation_on_hand_made_pixels() -> None:
+    # grey 0.2 | 0.6 halves (mean 0.4), contrast 1.5: 0.4 + 1.5 × (∓0.2) = 0.1 | 0.7
+    halves = torch.full((1, 3, 8, 8), 51, dtype=torch.uint8)
+    halves[..., 4:] = 153
+    c = render_views(halves, one_view(jitter=(1.0, 1.5, 1.0)), RAW)
+    assert torch.allclose(c[0, :, :, :4], torch.full((3, 8, 4), 0.1), atol=1e-6)
+    assert torch.allclose(c[0, :, :, 4:], torch.full((3, 8, 4), 0.7), atol=1e-6)
+    # R 153, G 102, B 51 at saturation 0 is its luma (0.299·153 + 0.587·102 + 0.114·51) / 255 on every channel
+    colour = torch.tensor([153, 102, 51], dtype=torch.uint8)[None, :, None, None].expand(1, 3, 8, 8).contiguous()
+    grey = render_views(colour, one_view(jitter=(1.0, 1.0, 0.0)), RAW)
+    assert torch.allclose(grey, torch.full_like(grey, 111.435 / 255), atol=1e-6)
+
+
+def test_jitter_agrees_with_torchvision(photos: torch.Tensor) -> None:
+    # torchvision's adjust_* (luma weight 0.2989 for red, clamped after each step; factors chosen to stay in range)
+    x = photos[0].float() / 255
+    want = tvf.adjust_saturation(tvf.adjust_contrast(tvf.adjust_brightness(x, 0.9), 0.7), 1.3)
+    got = render_views(photos, one_view(jitter=(0.9, 0.7, 1.3)), RAW)[0]
+    assert torch.allclose(got, want, atol=1e-3)
 
 
 def test_sample_views_is_seeded_and_in_range() -> None:
