@@ -42,7 +42,7 @@ bench: demo
 	$(BIN)/python bench/mining_refresh_cost.py
 	$(BIN)/python bench/export_latency.py
 	$(BIN)/python bench/serve_load.py
-	$(BIN)/python bench/index_scale.py
+	$(BIN)/python bench/index_choice.py
 	$(BIN)/python bench/frozen_trunk.py
 	$(BIN)/python bench/precision.py
 

@@ -1,20 +1,68 @@
 """Request and response bodies of the index server (its OpenAPI schema is generated from these)."""
 
-from typing import Annotated, Any
+import base64
+import binascii
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_DIM = 8192  # longest embedding a request may carry; the index's own dim is checked per request
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
+def _base64(value: str) -> str:
+    try:
+        base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise ValueError("not base64 (RFC 4648, standard alphabet, padded)") from None
+    return value
+
+
+Base64 = Annotated[str, Field(min_length=4, max_length=4 * MAX_DIM), AfterValidator(_base64)]
+
+
+class Float16Embedding(BaseModel):
+    """The compact form of an embedding: d IEEE-754 half floats, little-endian, base64 (2d bytes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dtype: Literal["float16"]
+    b64: Base64 = Field(description="base64 of d little-endian float16 values")
+
+    def values(self) -> np.ndarray:
+        """The d values as float32 (ValueError if the bytes are not whole float16 values)."""
+        raw = base64.b64decode(self.b64)
+        if len(raw) % 2:
+            raise ValueError(f"embedding.b64: {len(raw)} bytes is not a whole number of float16 values")
+        return np.frombuffer(raw, "<f2").astype(np.float32)
+
+
+class Int8Embedding(BaseModel):
+    """The smallest form: d signed bytes q, base64, meaning scale × (q − zero_point) (what an int8 output emits)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dtype: Literal["int8"]
+    b64: Base64 = Field(description="base64 of d int8 values")
+    scale: FiniteFloat = Field(gt=0, description="value = scale × (q − zero_point)")
+    zero_point: int = Field(ge=-128, le=127)
+
+    def values(self) -> np.ndarray:
+        """The d dequantised values as float32."""
+        q = np.frombuffer(base64.b64decode(self.b64), np.int8).astype(np.float32)
+        return (self.scale * (q - self.zero_point)).astype(np.float32)
+
+
+EncodedEmbedding = Annotated[Float16Embedding | Int8Embedding, Field(discriminator="dtype")]
+
+
 class SearchRequest(BaseModel):
     """A query embedding from an exported student, with the compat key from the artefact's metadata."""
 
     model_config = ConfigDict(extra="forbid")
-    embedding: list[FiniteFloat] = Field(min_length=1, max_length=MAX_DIM,
-                                         description="d floats, L2-normalised (norm within 1 ± 0.1; renormalised)")
+    embedding: Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_DIM)] | EncodedEmbedding = Field(
+        description="d floats, L2-normalised (norm within 1 ± 0.1; renormalised), as a JSON array or in a compact "
+                    "base64 form (float16: 2d bytes; int8 with scale and zero point: d bytes)")
     k: int = Field(10, ge=1, description="results wanted (1 … the server's max_k)")
     compat_key: str = Field(min_length=1, max_length=64, description="`compat_key` of the artefact's metadata")
 

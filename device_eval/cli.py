@@ -3,10 +3,12 @@ added to parsers the `distill` command gives (`distill.cli.build_parser`)."""
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from device_eval.goldens import write_goldens
-from device_eval.index import add_to_index, build_index, database, read_manifest
+from device_eval.index import add_to_index, build_index, database, legacy_spec, read_manifest
+from device_eval.index_kinds import FLAT_BELOW, IndexSpec, list_index_kinds
 from device_eval.parity import device_eval, format_table
 from distill.errors import DistillError
 from distill.io import atomic_write_json
@@ -20,9 +22,20 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--data", required=True, help="dataset whose database images are indexed")
     b.add_argument("--teacher-cache", required=True, help="teacher embeddings of --data (distill cache-teacher)")
     b.add_argument("--out", required=True, help="new index directory")
-    b.add_argument("--ivf", type=int, default=None, help="IVF lists (with --pq: approximate IVF-PQ; default exact)")
-    b.add_argument("--pq", type=int, default=None, help="PQ sub-quantisers (must divide the dimension)")
-    b.add_argument("--nprobe", type=int, default=16, help="IVF lists visited per query (default 16)")
+    b.add_argument("--kind", choices=list_index_kinds(), default=None,
+                   help=f"FAISS index kind (default: flat below {FLAT_BELOW} vectors, else hnsw; "
+                        "see bench/index_choice.py)")
+    b.add_argument("--ivf", type=int, default=None,
+                   help="IVF lists (default ≈ 4√N; without --kind, --ivf N --pq M ask for ivf-pq)")
+    b.add_argument("--pq", type=int, default=None, help="PQ sub-quantisers (must divide the dimension; default ≈ d/20)")
+    b.add_argument("--hnsw-m", type=int, default=IndexSpec.hnsw_m, help="HNSW neighbours per node")
+    b.add_argument("--pca", type=int, default=None,
+                   help="project the teacher space to D dims first (fitted on the database, applied to queries "
+                        "inside the index; clients unchanged)")
+    b.add_argument("--nprobe", type=int, default=IndexSpec.nprobe, help="IVF lists visited per query")
+    b.add_argument("--ef-search", type=int, default=IndexSpec.ef_search, help="HNSW candidates per query")
+    b.add_argument("--k-factor", type=int, default=IndexSpec.k_factor,
+                   help="ivf-pq-refine: k × this many candidates re-ranked exactly")
     b.add_argument("--shards", type=int, default=1,
                    help="split into N files of contiguous ids, searched in parallel (faiss.IndexShards)")
     b.set_defaults(func=_cmd_build)
@@ -38,8 +51,12 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_build(args: argparse.Namespace) -> None:
     vectors, items, space = database(args.data, args.teacher_cache)
-    man = build_index(vectors, items, space, args.out, ivf=args.ivf, pq=args.pq, nprobe=args.nprobe,
-                      source=str(args.data), shards=args.shards)
+    if args.kind is None and (args.ivf is not None or args.pq is not None):
+        spec = replace(legacy_spec(args.ivf, args.pq, args.nprobe), pca=args.pca)
+    else:
+        spec = IndexSpec(kind=args.kind, ivf=args.ivf, pq=args.pq, hnsw_m=args.hnsw_m, pca=args.pca,
+                         nprobe=args.nprobe, ef_search=args.ef_search, k_factor=args.k_factor)
+    man = build_index(vectors, items, space, args.out, spec, source=str(args.data), shards=args.shards)
     print(f"index {man['kind']}: {man['count']} × {man['dim']} ({man['teacher']}, compat key {man['compat_key']}) "
           f"in {args.out}" + (f" ({man['shards']} shards)" if man["shards"] > 1 else ""))
 

@@ -2,7 +2,8 @@
 
 Layout (one *generation* of files, named by the manifest, which is replaced last):
 
-    INDEX/manifest.json          teacher identity, dim, compat key, count, kind, generation, file names
+    INDEX/manifest.json          teacher identity, dim, compat key, count, kind (FAISS factory string,
+                                 `index_kinds`), search parameters, projection, generation, file names
     INDEX/index-000002-s0.faiss  FAISS index shard 0 (…-s1, … with --shards: contiguous id ranges,
                                  searched together through faiss.IndexShards); id i is items row i
     INDEX/items-000002.jsonl     one {"name", "path"} per line
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from device_eval.index_kinds import IndexSpec, create_faiss_index, faiss_module, set_search_params
 from distill.cache import load_cache
 from distill.compat import NORMALIZATION, manifest_compat_key, require_same_space
 from distill.contracts import IndexManifest, validated
@@ -35,14 +37,6 @@ FORMAT_VERSION = 2  # 2: index files are a list of shards
 ADD_CHUNK = 65536
 MANIFEST_KEYS = ("format_version", "teacher", "weights_sha256", "dim", "compat_key", "count", "kind", "generation",
                  "files")
-
-
-def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError:  # pragma: no cover - faiss-cpu is a core dependency
-        raise DistillError("faiss is missing: pip install faiss-cpu") from None
-    return faiss
 
 
 @dataclass
@@ -99,34 +93,12 @@ def _chunks(x: np.ndarray, desc: str) -> Iterator[np.ndarray]:
         yield np.ascontiguousarray(x[start: start + ADD_CHUNK], dtype=np.float32)
 
 
-def new_faiss_index(dim: int, vectors: np.ndarray, ivf: int | None, pq: int | None, nprobe: int,
-                    seed: int = 0) -> tuple[Any, str]:
-    """An empty inner-product index: exact `Flat`, or `IVF{ivf},PQ{pq}` trained on a sample of `vectors`."""
-    faiss = _faiss()
-    if ivf is None and pq is None:
-        return faiss.IndexFlatIP(dim), "Flat"
-    if ivf is None or pq is None:
-        raise DistillError("--ivf and --pq go together (IVF lists and PQ sub-quantisers)")
-    if ivf < 1 or pq < 1 or dim % pq:
-        raise DistillError(f"--pq {pq}: must divide the dimension {dim} (and --ivf {ivf} must be ≥ 1)")
-    need = max(ivf, 256)
-    if len(vectors) < need:
-        raise DistillError(f"IVF{ivf},PQ{pq} needs at least {need} training vectors, the data has {len(vectors)}; "
-                           f"use the exact index (no --ivf/--pq) or fewer lists")
-    kind = f"IVF{ivf},PQ{pq}"
-    index = faiss.index_factory(dim, kind, faiss.METRIC_INNER_PRODUCT)
-    n_train = min(len(vectors), max(64 * ivf, 256 * 64))
-    rows = np.sort(np.random.default_rng(seed).choice(len(vectors), n_train, replace=False))
-    index.train(np.ascontiguousarray(vectors[rows], dtype=np.float32))
-    index.nprobe = nprobe
-    return index, kind
-
-
 def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[str, Any], out: str | Path,
-                ivf: int | None = None, pq: int | None = None, nprobe: int = 16, source: str = "",
-                shards: int = 1) -> dict[str, Any]:
+                spec: IndexSpec | None = None, source: str = "", shards: int = 1, *, ivf: int | None = None,
+                pq: int | None = None, nprobe: int = 16) -> dict[str, Any]:
     """Write a new index of `vectors` (N×d, L2-normalised) in the space `space` (teacher manifest) to `out`,
-    split into `shards` files of contiguous rows (one trained quantiser shared by all)."""
+    split into `shards` files of contiguous rows (one trained quantiser shared by all). The index kind is
+    `spec`'s (default: chosen by size, `index_kinds.default_kind`); `ivf`/`pq` without a spec ask for IVF-PQ."""
     out = Path(out)
     if (out / "manifest.json").exists():
         raise DistillError(f"{out}: an index exists there; add to it with `distill index add` or choose another --out")
@@ -136,17 +108,29 @@ def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[st
     require_unit_rows(vectors, str(source or out))
     if not 1 <= shards <= len(vectors):
         raise DistillError(f"--shards {shards}: expected 1 … {len(vectors)} (the number of vectors)")
-    index, kind = new_faiss_index(dim, vectors, ivf, pq, nprobe)
-    parts = [index] + [_faiss().clone_index(index) for _ in range(shards - 1)]
+    index, described = create_faiss_index(spec or legacy_spec(ivf, pq, nprobe), vectors)
+    faiss = faiss_module()
+    parts = [index] + [faiss.deserialize_index(faiss.serialize_index(index)) for _ in range(shards - 1)]  # copies
+    for part in parts[1:]:  # (clone_index cannot copy the projection's transforms)
+        set_search_params(part, described["search_params"])
     for r, part in enumerate(parts):
         a, b = r * len(vectors) // shards, (r + 1) * len(vectors) // shards
-        for chunk in _chunks(vectors[a:b], f"index {kind}" + (f" shard {r}" if shards > 1 else "")):
+        for chunk in _chunks(vectors[a:b], f"index {described['kind']}" + (f" shard {r}" if shards > 1 else "")):
             part.add(chunk)
     manifest = {"format_version": FORMAT_VERSION, "teacher": space["teacher"],
                 "weights_sha256": space.get("weights_sha256"), "dim": dim, "normalization": NORMALIZATION,
-                "compat_key": manifest_compat_key(space), "count": 0, "kind": kind, "nprobe": nprobe,
+                "compat_key": manifest_compat_key(space), "count": 0, **described,
                 "generation": 0, "files": {}, "sources": [], "created": _now()}
     return _commit(out, manifest, parts, items, source, len(items))
+
+
+def legacy_spec(ivf: int | None, pq: int | None, nprobe: int = 16) -> IndexSpec:
+    """The spec of the `--ivf N --pq M` flags without `--kind`: IVF-PQ (both needed), else the default by size."""
+    if (ivf is None) != (pq is None):
+        raise DistillError("--ivf and --pq go together (IVF lists and PQ sub-quantisers)")
+    if ivf is not None and (ivf < 1 or pq is None or pq < 1):
+        raise DistillError(f"--ivf {ivf} --pq {pq}: both must be ≥ 1")
+    return IndexSpec(kind="ivf-pq" if ivf is not None else None, ivf=ivf, pq=pq, nprobe=nprobe)
 
 
 def add_to_index(path: str | Path, vectors: np.ndarray, items: list[dict[str, str]], space: dict[str, Any],
@@ -166,7 +150,7 @@ def add_to_index(path: str | Path, vectors: np.ndarray, items: list[dict[str, st
 def _commit(out: Path, manifest: dict[str, Any], parts: list[Any], items: list[dict[str, str]], source: str,
             added: int) -> dict[str, Any]:
     """Write a new generation, then switch the manifest to it, then remove what it no longer names."""
-    faiss = _faiss()
+    faiss = faiss_module()
     out.mkdir(parents=True, exist_ok=True)
     gen = int(manifest["generation"]) + 1
     files: dict[str, Any] = {"index": [f"index-{gen:06d}-s{r}.faiss" for r in range(len(parts))],
@@ -212,7 +196,7 @@ def open_index(path: str | Path) -> RetrievalIndex:
     p = Path(path)
     man = read_manifest(p)
     try:
-        parts = [_faiss().read_index(str(p / name)) for name in man["files"]["index"]]
+        parts = [faiss_module().read_index(str(p / name)) for name in man["files"]["index"]]
         with open(p / man["files"]["items"], encoding="utf-8") as f:
             items = [json.loads(line) for line in f]
     except (OSError, RuntimeError, ValueError, TypeError) as e:
@@ -221,12 +205,12 @@ def open_index(path: str | Path) -> RetrievalIndex:
     if total != man["count"] or len(items) != man["count"] or {part.d for part in parts} != {man["dim"]}:
         raise DistillError(f"{p}: index holds {total}×{parts[0].d} vectors and {len(items)} items, manifest says "
                            f"{man['count']}×{man['dim']}")
-    for part in parts:
-        if hasattr(part, "nprobe"):
-            part.nprobe = int(man.get("nprobe", 16))
+    for part in parts:  # indexes written before index kinds stored only `nprobe`
+        set_search_params(part, man.get("search_params", f"nprobe={man.get('nprobe', 16)}" if "IVF" in man["kind"]
+                                        else ""))
     index = parts[0]
     if len(parts) > 1:
-        index = _faiss().IndexShards(parts[0].d, True, True)  # threaded, successive ids
+        index = faiss_module().IndexShards(parts[0].d, True, True)  # threaded, successive ids
         for part in parts:
             index.add_shard(part)  # `parts` stays referenced by the RetrievalIndex: FAISS does not own them
     return RetrievalIndex(p, man, parts, index, items)

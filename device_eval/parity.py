@@ -22,10 +22,10 @@ from export.metadata import ArtifactMetadata, checkpoint_space
 from export.tolerance import MAP_DELTA_POINTS  # |Δ mAP| allowed per quantisation, shared with export fidelity
 
 
-def index_ranks(index: RetrievalIndex, queries: np.ndarray, data: RevisitedSet) -> np.ndarray:
-    """Each query's full ranking through the index, as positions in `data.imlist`; index items that are
-    not in the data's database (distractors) and unranked slots become position len(imlist), never a
-    positive."""
+def index_ranks(index: RetrievalIndex, queries: np.ndarray, data: RevisitedSet, k: int | None = None) -> np.ndarray:
+    """Each query's full ranking through the index (or its top `k`), as positions in `data.imlist`; index
+    items that are not in the data's database (distractors) and unranked slots become position
+    len(imlist), never a positive (so a positive outside the top `k` counts as never retrieved)."""
     n_db = len(data.imlist)
     names = {it["name"] for it in index.items}
     missing = [n for n in data.imlist if n not in names]
@@ -34,7 +34,7 @@ def index_ranks(index: RetrievalIndex, queries: np.ndarray, data: RevisitedSet) 
                            f"(e.g. {missing[0]!r}); build the index from this dataset")
     pos = {n: i for i, n in enumerate(data.imlist)}
     id_to_pos = np.array([pos.get(it["name"], n_db) for it in index.items] + [n_db], dtype=np.int64)
-    _, ids = index.search(queries, len(index))
+    _, ids = index.search(queries, len(index) if k is None else k)
     return id_to_pos[ids]  # id -1 (not found) indexes the last entry: n_db
 
 

@@ -19,7 +19,17 @@ from typing import Any
 import numpy as np
 from starlette.exceptions import HTTPException
 
-from device_eval.api import ArtifactSummary, Error, Health, Hit, SearchRequest, SearchResponse, ServerManifest
+from device_eval.api import (
+    ArtifactSummary,
+    Error,
+    Float16Embedding,
+    Health,
+    Hit,
+    Int8Embedding,
+    SearchRequest,
+    SearchResponse,
+    ServerManifest,
+)
 from device_eval.batching import SearchBatcher
 from device_eval.index import RetrievalIndex, open_index, read_manifest
 from device_eval.parity import require_artifact_fits
@@ -79,9 +89,18 @@ class ServerState:
         require_same_space({"compat_key": key}, self.index.manifest, what="the query", against="this index",
                            where="/search", hint="use a student exported for it")
 
-    def check_embedding(self, values: list[float]) -> tuple[np.ndarray, bool]:
-        """The request vector as 1×d float32, unit norm; HTTPError 422 if it cannot be one."""
-        v = np.asarray(values, dtype=np.float64)
+    def check_embedding(self, embedding: list[float] | Float16Embedding | Int8Embedding) -> tuple[np.ndarray, bool]:
+        """The request vector (a JSON array or a compact base64 form) as 1×d float32, unit norm; HTTPError 422 if
+        it cannot be one."""
+        if isinstance(embedding, list):
+            v = np.asarray(embedding, dtype=np.float64)
+        else:
+            try:
+                v = embedding.values().astype(np.float64)
+            except ValueError as e:
+                raise HTTPError(422, str(e)) from None
+            if not np.isfinite(v).all():
+                raise HTTPError(422, f"embedding ({embedding.dtype}) holds non-finite values")
         if len(v) != self.index.dim:
             raise HTTPError(422, f"embedding has {len(v)} values, this index holds {self.index.dim}-d vectors")
         norm = float(np.linalg.norm(v))
@@ -212,8 +231,10 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Any, exc: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str, bytes: lambda b: repr(b[:64])})
-        first = errors[0] if errors else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
+        # of a union's branches, report the one the client meant: a type mismatch ("should be a valid list") only
+        # when no branch got further; branch labels ("list[float]", "tagged-union[…]") left out of the path
+        first: dict[str, Any] = min(errors, key=lambda e: str(e.get("type", "")).endswith("_type"), default={})
+        where = ".".join(str(p) for p in first.get("loc", ()) if "[" not in str(p))
         return JSONResponse({"error": f"invalid request: {where}: {first.get('msg', '')}", "code": error_code(422),
                              "detail": [{k: e.get(k) for k in ("loc", "msg", "type")} for e in errors]},
                             status_code=422)

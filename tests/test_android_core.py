@@ -76,3 +76,49 @@ def test_jvm_preprocessing_gives_pythons_embedding(junit: dict, client_world: di
     runner = art.runner(threads=1)
     a, b = runner.embed(x_jvm)[0], runner.embed(x_py)[0]
     assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) >= 0.9999
+
+
+def jvm_request(junit: dict, embedding: np.ndarray, key: str, wire: str) -> dict:
+    """The JVM core's `/search` body for `embedding` in `wire` form (FLOAT32 | FLOAT16)."""
+    import json
+
+    assert junit["run"].returncode == 0, "the core did not build"
+    src, out = junit["root"] / f"emb-{wire}.f32", junit["root"] / f"request-{wire}.json"
+    np.asarray(embedding, "<f4").tofile(src)
+    cp = ":".join([str(junit["classes"] / "main"), str(junit["classes"] / "test"), *JARS])
+    subprocess.run(["java", "-cp", cp, "org.asymdistill.client.RequestTool", str(src), "5", key, wire, str(out)],
+                   check=True, timeout=120)
+    return json.loads(out.read_text())
+
+
+def test_jvm_float16_requests_are_numpys_halves_and_search_like_floats(junit: dict, client_world: dict) -> None:
+    """The app's default wire form: every value the JVM's half conversion writes is NumPy's float16 of it
+    (round to nearest even), the body follows the request schema, and a real server answers it as it
+    answers the float32 body."""
+    import base64
+    import json
+
+    import jsonschema
+    from fastapi.testclient import TestClient
+
+    from device_eval.client_schemas import SCHEMA_DIR
+    from device_eval.server import create_app
+
+    key, query = client_world["compat_key"], client_world["query_embedding"]
+    rng = np.random.default_rng(0)  # the model's vector, then values at half's edges: ties, subnormals, overflow
+    halves = rng.standard_normal(64).astype(np.float16)
+    ties = (halves.astype(np.float32) + np.nextafter(halves, np.float16(np.inf)).astype(np.float32)) / 2
+    edges = np.concatenate([ties, np.float32(2.0 ** -24) * rng.integers(0, 1024, 32) * np.float32(1.25),
+                            np.float32([65504, 65519, 65520, 1e6, -1e-9, 0.0, -0.0, 1 / 3])])
+    schema = json.loads((SCHEMA_DIR / "search-request.schema.json").read_text())
+    bodies = {}
+    for name, vec in (("query", query), ("edges", edges)):
+        bodies[name] = jvm_request(junit, vec, key, "FLOAT16")
+        jsonschema.Draft202012Validator(schema).validate(bodies[name])
+        sent = np.frombuffer(base64.b64decode(bodies[name]["embedding"]["b64"]), "<u2")
+        np.testing.assert_array_equal(sent, np.asarray(vec, np.float32).astype("<f2").view("<u2"))
+    floats = jvm_request(junit, query, key, "FLOAT32")
+    with TestClient(create_app(client_world["index"])) as server:
+        a, b = server.post("/search", json=floats).json(), server.post("/search", json=bodies["query"]).json()
+    assert [h["id"] for h in a["results"]] == [h["id"] for h in b["results"]] and len(a["results"]) == 5
+    assert np.allclose([h["score"] for h in a["results"]], [h["score"] for h in b["results"]], atol=2e-3)

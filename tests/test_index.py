@@ -117,6 +117,13 @@ add_to_index(sys.argv[1], x, [{"name": f"n{i}", "path": ""} for i in range(len(x
 """
 
 
+def unnamed_files(path: Path) -> bool:
+    """Whether `path` holds a file its manifest does not name (a generation being written or left half-written)."""
+    files = read_manifest(path)["files"]
+    named = {*files["index"], files["items"], "manifest.json"}
+    return any(p.name not in named for p in path.iterdir())
+
+
 @pytest.mark.integration
 def test_an_add_killed_at_any_moment_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
     n0, n_add = 50_000, 100_000
@@ -129,12 +136,15 @@ def test_an_add_killed_at_any_moment_leaves_the_old_or_the_new_index(tmp_path: P
     expected, mid_write = n0 + n_add, 0
     for i, frac in enumerate(np.linspace(0.5, 1.0, 10)):
         proc = subprocess.Popen([*cmd[:-2], str(i + 1), str(n_add)], env=env)
-        time.sleep(full * frac)
+        if i % 2:  # at a fraction of a whole add's time: before, during or after the write
+            time.sleep(full * frac)
+        else:  # once a file of the new generation appears (the moment timing alone misses on a busy machine)
+            while proc.poll() is None and not unnamed_files(tmp_path):
+                time.sleep(0.0005)
+            time.sleep(0.002 * i)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        files = read_manifest(tmp_path)["files"]
-        named = {*files["index"], files["items"], "manifest.json"}
-        mid_write += any(p.name not in named for p in tmp_path.iterdir())  # a half-written generation
+        mid_write += unnamed_files(tmp_path)  # a half-written generation
         idx = open_index(tmp_path)  # always opens, whatever the moment of the kill
         assert len(idx) in (expected, expected + n_add)
         expected = len(idx)

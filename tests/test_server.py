@@ -1,6 +1,7 @@
 """The index server: every endpoint through FastAPI's TestClient, every bad request a 4xx JSON error,
 generated requests against the OpenAPI schema (schemathesis), and one real uvicorn server on loopback."""
 
+import base64
 import io
 import json
 import urllib.error
@@ -60,6 +61,61 @@ def test_search_ranks_the_database_by_cosine(client: TestClient, served: dict[st
     assert [h["rank"] for h in body["results"]] == [1, 2, 3, 4] and body["renormalized"] is False
     r = search(client, 1.05 * db[3], served["key"], k=3)  # slightly off unit norm: rescaled, same ranking
     assert r.json()["renormalized"] is True and r.json()["results"][0]["id"] == 3
+
+
+def f16(v: np.ndarray) -> dict[str, str]:
+    return {"dtype": "float16", "b64": base64.b64encode(np.asarray(v, "<f2").tobytes()).decode()}
+
+
+def i8(v: np.ndarray) -> dict[str, Any]:
+    scale = float(np.abs(v).max()) / 127
+    q = np.clip(np.round(np.asarray(v) / scale), -127, 127).astype(np.int8)
+    return {"dtype": "int8", "b64": base64.b64encode(q.tobytes()).decode(), "scale": scale, "zero_point": 0}
+
+
+def test_compact_embeddings_search_like_floats(client: TestClient, served: dict[str, Any]) -> None:
+    db, key = served["db"], served["key"]
+    for i in range(8):
+        want = search(client, db[i], key, k=5).json()["results"]
+        for compact in (f16(db[i]), i8(db[i])):
+            r = client.post("/search", json={"embedding": compact, "compat_key": key, "k": 5})
+            assert r.status_code == 200, r.text
+            got = r.json()["results"]
+            raw = np.frombuffer(base64.b64decode(compact["b64"]), "<f2" if compact["dtype"] == "float16" else "i1")
+            decoded = raw.astype(np.float64) * compact.get("scale", 1.0)  # (zero point 0 here)
+            exact = db @ (decoded / np.linalg.norm(decoded))  # the decoded vector's own exact ranking
+            assert [h["id"] for h in got] == np.argsort(-exact)[:5].tolist()
+            assert np.allclose([h["score"] for h in got], np.sort(exact)[::-1][:5], atol=1e-5)
+            assert np.allclose([h["score"] for h in got], [h["score"] for h in want], atol=0.02)  # ≈ the f32 scores
+    # 1 byte per value: scale × (q − zero_point), here with a zero point of 3
+    q = np.round(db[5] / 0.01).astype(np.int8)
+    body = {"dtype": "int8", "b64": base64.b64encode((q + 3).astype(np.int8).tobytes()).decode(), "scale": 0.01,
+            "zero_point": 3}
+    assert search_raw(client, body, key)["results"][0]["id"] == 5
+
+
+def search_raw(client: TestClient, embedding: dict[str, Any], key: str) -> Any:
+    r = client.post("/search", json={"embedding": embedding, "compat_key": key, "k": 3})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize(("embedding", "needle"), [
+    ({"dtype": "float16", "b64": "not base64!"}, "not base64"),
+    ({"dtype": "float16", "b64": base64.b64encode(b"abc").decode()}, "3 bytes is not a whole number of float16"),
+    ({"dtype": "float16", "b64": base64.b64encode(np.ones(4, "<f2").tobytes()).decode()},
+     "embedding has 4 values, this index holds"),
+    ({"dtype": "float16", "b64": base64.b64encode(np.full(256, np.inf, "<f2").tobytes()).decode()},
+     "holds non-finite values"),
+    ({"dtype": "float32", "b64": "AAAA"}, "embedding"),  # not a compact dtype the server takes
+    ({"dtype": "int8", "b64": "AAAA"}, "scale"),  # int8 without its scale and zero point
+    ({"dtype": "int8", "b64": "AAAA", "scale": 0, "zero_point": 0}, "greater than 0"),
+    ({"dtype": "int8", "b64": "AAAA", "scale": 1, "zero_point": 300}, "less than or equal to 127"),
+])
+def test_bad_compact_embeddings_are_one_line_422s(client: TestClient, served: dict[str, Any], embedding: dict,
+                                                   needle: str) -> None:
+    r = client.post("/search", json={"embedding": embedding, "compat_key": served["key"]})
+    assert r.status_code == 422 and needle in r.json()["error"] and "\n" not in r.json()["error"], r.text
 
 
 def test_health_manifest_thumbnails_and_schema(client: TestClient, served: dict[str, Any]) -> None:

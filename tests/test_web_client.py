@@ -1,6 +1,7 @@
 """The browser client: its preprocessing against Python's (node --test), the /demo routes (TestClient), and
 the page itself in headless Chromium searching a real `distill serve` (needs `make web browser-deps`)."""
 
+import base64
 import json
 import shutil
 import subprocess
@@ -50,7 +51,7 @@ def test_js_preprocess_matches_python(tmp_path: Path) -> None:
     r = subprocess.run(["node", "--test", "tests/"], cwd=WEB, capture_output=True, text=True, timeout=120,
                        env={"PATH": "/usr/bin:/bin", "PREPROCESS_CASES": str(tmp_path)})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert "# pass 20" in r.stdout and "# fail 0" in r.stdout, r.stdout[-1000:]  # 18 Python cases + 2 self-checks
+    assert "# pass 23" in r.stdout and "# fail 0" in r.stdout, r.stdout[-1000:]  # 18 Python cases + 5 own
 
 
 def test_demo_routes(client_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,5 +117,10 @@ def test_browser_encodes_and_searches(client_world: dict[str, Any], tmp_path: Pa
     answers = {(a["name"], a.get("code")) for a in out["answers"]}  # what the page read, checked by ajv
     assert {("search-response", None), ("error", "space_mismatch")} <= answers, out["answers"]
     assert all(not a["errors"] for a in out["answers"]), out["answers"]
+    # the page sends the compact form: its embedding as NumPy's float16, bit for bit
+    sent = out["requests"][0]
+    assert not sent["errors"] and sent["body"]["embedding"]["dtype"] == "float16", sent
+    got = np.frombuffer(base64.b64decode(sent["body"]["embedding"]["b64"]), "<u2")
+    np.testing.assert_array_equal(got, emb.astype("<f2").view("<u2"))
     (REPO / "build").mkdir(exist_ok=True)  # kept for a look (docs/web_demo.png is a copy of one)
     shutil.copyfile(shot, REPO / "build" / "web_demo.png")

@@ -1,6 +1,7 @@
 // The page: load the served student, encode a chosen photo on this device, search the index with
 // the embedding and the model's compat key, and show the ranked results.
 import { decodePixels, embed, fetchJson, loadModel, ShownError } from './encoder.js';
+import { float16Embedding } from './wire.js';
 
 const K = 12;
 const $ = (id) => document.getElementById(id);
@@ -50,7 +51,7 @@ async function searchFile(model, file) {
   const body = await fetchJson(new URL('/search', location.origin), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ embedding, k: K, compat_key: model.meta.compat_key }),
+    body: JSON.stringify({ embedding: float16Embedding(embedding), k: K, compat_key: model.meta.compat_key }),
   });
   showResults(body.results);
   setStatus(`Encoded on this device in ${encodeMs.toFixed(0)} ms (${pixels.width}×${pixels.height} → `

@@ -1,8 +1,8 @@
 // Drive the served page in headless Debian Chromium (playwright-core, never Playwright's own browser).
 // Usage: node tests/e2e.mjs '{"base": "http://127.0.0.1:PORT", "query": "a.png", "notImage": "x.txt",
 //                             "screenshot": "out.png"}'
-// Prints one JSON line: the search (names, embedding, encode ms), the page's error messages, and the server
-// answers the page read, each checked with ajv against its JSON Schema (device_eval/schemas).
+// Prints one JSON line: the search (names, embedding, encode ms), the page's error messages, the requests the
+// page sent and the server answers it read, each checked with ajv against its JSON Schema (device_eval/schemas).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,12 +17,18 @@ const SCHEMAS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schem
 function validators() {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   const load = (name) => ajv.compile(JSON.parse(readFileSync(join(SCHEMAS, `${name}.schema.json`), 'utf8')));
-  return { 'search-response': load('search-response'), error: load('error') };
+  return { 'search-request': load('search-request'), 'search-response': load('search-response'), error: load('error') };
 }
 
-/** Record every /search answer the page gets, checked against its schema. */
-function checkAnswers(page, checked) {
+/** Record every /search request the page sends and answer it gets, each checked against its schema. */
+function checkAnswers(page, checked, sent) {
   const validate = validators();
+  page.on('request', (req) => {
+    if (!req.url().endsWith('/search')) return;
+    const body = JSON.parse(req.postData() || 'null');
+    const ok = validate['search-request'](body);
+    sent.push({ body, errors: ok ? [] : validate['search-request'].errors });
+  });
   page.on('response', async (res) => {
     if (!res.url().endsWith('/search')) return;
     const name = res.ok() ? 'search-response' : 'error';
@@ -61,7 +67,8 @@ async function run(opts) {
     page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
     const answers = [];
-    checkAnswers(page, answers);
+    const requests = [];
+    checkAnswers(page, answers, requests);
     await open(page, opts.base);
     const search = await upload(page, opts.query);
     await page.waitForFunction(() => [...document.querySelectorAll('#results img')].every((i) => i.complete));
@@ -77,7 +84,7 @@ async function run(opts) {
     });
     await open(page, opts.base);
     const otherTeacher = await upload(page, opts.query);
-    return { search, notImage, unreachable, otherTeacher, logs, answers };
+    return { search, notImage, unreachable, otherTeacher, logs, answers, requests };
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

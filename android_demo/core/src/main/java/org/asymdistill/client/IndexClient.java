@@ -21,11 +21,18 @@ import java.nio.charset.StandardCharsets;
 public final class IndexClient {
     private final URI base;
     private final int timeoutMs;
+    private final SearchCodec.Wire wire;
 
-    /** A client of the server at {@code serverUrl} (e.g. {@code http://192.168.1.20:8000}). */
+    /** A client of the server at {@code serverUrl} (e.g. {@code http://192.168.1.20:8000}); searches send float16. */
     public IndexClient(String serverUrl, int timeoutMs) throws ClientException {
+        this(serverUrl, timeoutMs, SearchCodec.Wire.FLOAT16);
+    }
+
+    /** A client sending embeddings in {@code wire} form ({@code FLOAT32} for servers older than the compact form). */
+    public IndexClient(String serverUrl, int timeoutMs, SearchCodec.Wire wire) throws ClientException {
         this.base = parseServerUrl(serverUrl);
         this.timeoutMs = timeoutMs;
+        this.wire = wire;
     }
 
     /** Checks a server URL typed in the settings: http(s), a host, no query; trailing slash removed. */
@@ -60,7 +67,7 @@ public final class IndexClient {
             throw new ClientException(ClientException.Kind.BAD_MODEL,
                     "the model produced " + embedding.length + " values, its metadata says " + model.dim());
         }
-        byte[] body = SearchCodec.request(embedding, k, model.compatKey()).getBytes(StandardCharsets.UTF_8);
+        byte[] body = SearchCodec.request(embedding, k, model.compatKey(), wire).getBytes(StandardCharsets.UTF_8);
         Answer a = exchange("POST", "/search", body);
         return SearchCodec.response(a.status, a.text());
     }

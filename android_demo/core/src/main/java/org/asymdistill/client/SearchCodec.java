@@ -19,10 +19,30 @@ public final class SearchCodec {
     private SearchCodec() {
     }
 
-    /** The JSON body of a search for {@code embedding} (finite, unit length) under {@code compatKey}. */
+    /** How a request carries the embedding. */
+    public enum Wire {
+        /** A JSON array of floats (every server; ~20 bytes per value). */
+        FLOAT32,
+        /** {@code {"dtype": "float16", "b64": ...}}: little-endian binary16, base64 (2.7 bytes per value). */
+        FLOAT16
+    }
+
+    /** The JSON body of a search for {@code embedding} (finite, unit length) under {@code compatKey}, as floats. */
     public static String request(float[] embedding, int k, String compatKey) {
+        return request(embedding, k, compatKey, Wire.FLOAT32);
+    }
+
+    /** The JSON body of a search for {@code embedding} under {@code compatKey}, the embedding in {@code wire} form. */
+    public static String request(float[] embedding, int k, String compatKey, Wire wire) {
         JsonObject body = new JsonObject();
-        body.add("embedding", GSON.toJsonTree(embedding));
+        if (wire == Wire.FLOAT16) {
+            JsonObject compact = new JsonObject();
+            compact.addProperty("dtype", "float16");
+            compact.addProperty("b64", HalfFloat.base64(embedding));
+            body.add("embedding", compact);
+        } else {
+            body.add("embedding", GSON.toJsonTree(embedding));
+        }
         body.addProperty("k", k);
         body.addProperty("compat_key", compatKey);
         return GSON.toJson(body);
