@@ -17,7 +17,7 @@ WEB     := device_eval/web
 RECIPE = --loss infonce_plus --optimizer adamw --lr 1e-4 --head-lr-mult 10 --weight-decay 1e-4 --batch-size 32 \
 	--test-data $(DEMO)/test --test-teacher-cache $(CACHE)/demo-test
 
-.PHONY: demo cpu-hour test lint typecheck imports pytest unit-tests integration-tests setup clean loss-table bench web browser-deps android-core-deps android-core-test
+.PHONY: bench-deps demo cpu-hour test lint typecheck imports pytest unit-tests integration-tests setup clean loss-table bench web browser-deps android-core-deps android-core-test
 
 # AML's loss table and the class-set comparison (≈40 min on 2 CPU cores); see README
 loss-table: demo
@@ -37,7 +37,7 @@ cpu-hour: $(STAMP) $(POOL)/manifest.json
 		--freeze-stages 3 --projection-views 32768 --epochs 90 --eval-every 10 --warmup-steps 30 \
 		--out runs/cpu-hour/lite0-v96 --resume
 
-bench: demo
+bench: demo bench-deps
 	$(BIN)/python bench/teacher_cache_vs_online.py
 	$(BIN)/python bench/mining_refresh_cost.py
 	$(BIN)/python bench/export_latency.py
@@ -101,6 +101,12 @@ $(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
 $(WEB)/dist/.built: $(WEB)/node_modules/.installed $(WEB)/build.mjs $(WEB)/index.html $(wildcard $(WEB)/src/*.js)
 	cd $(WEB) && npm run build
 	touch $@
+
+# Debian's wrk: the C load generator of bench/serve_load.py (a Python client would be the bottleneck)
+bench-deps: /usr/bin/wrk
+
+/usr/bin/wrk:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
 
 # Debian's chromium for the headless browser test (Playwright's own browser is never downloaded)
 browser-deps: /usr/bin/chromium

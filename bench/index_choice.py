@@ -1,9 +1,8 @@
 """Which index kind for the hosted database: every `distill index build --kind` side by side at 100k (and,
 with --sizes, 1M) teacher-space vectors, in one run.
 
-Database (1280-d, lite2 teacher space): the real teacher embeddings of the built-in test database (805
-photos) and of the photo pool (one whole-photo view per pool photo), plus synthetic distractors drawn
-from a Gaussian with the real embeddings' mean and covariance (device_eval.distractors) up to the size.
+Database and queries: bench/_index_world.py (real teacher embeddings of the test database and the photo pool
+plus Gaussian distractors; pool views as queries).
 Queries, all real:
 - 1,000 augmented views of pool photos (crops, flips, colour jitter, mixup from the view cache; their
   whole photo is in the database): Recall@10 = share whose own photo is in the top 10, and the overlap of
@@ -23,20 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _index_world import POOL, index_world
 
-from device_eval.distractors import gaussian_like
 from device_eval.index import RetrievalIndex
 from device_eval.index_kinds import IndexSpec, create_faiss_index, faiss_module, list_index_kinds
 from device_eval.parity import index_ranks
-from distill.cache import load_cache
 from distill.checkpoint import student_from_checkpoint
-from distill.data import RevisitedSet, open_dataset
 from distill.encode import encode
 from distill.metrics import revisited_map
 
-DATA, CACHE, POOL = "data/demo/test", "data/cache/demo-test", "data/cache/pool-v24"
 CKPT = "runs/demo/views-lite0/best.pt"
-DEFAULT_KINDS = ["flat", "hnsw", "hnsw-sq8", "ivf-sq8", "ivf-fp16", "ivf-pq", "ivf-pq-refine", "pca256+hnsw"]
+DEFAULT_KINDS = ["flat", "hnsw", "hnsw-sq8", "ivf-sq8", "ivf-fp16", "ivf-pq", "ivf-pq-refine", "pca256+hnsw",
+                 "pca256+hnsw+refine4", "hnsw-sq8+refine4"]
 TOP = 1000  # ranking depth for mAP through approximate kinds
 
 
@@ -48,24 +45,22 @@ def index_mb(index: Any, scratch: Path) -> float:
     return size
 
 
-def pool_views(path: str, n_queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(whole-photo rows, sampled other views, the photo of each sampled view) of a view cache."""
-    values, man = load_cache(path)
-    per = int(man["views"]["per_image"])
-    if not man["views"].get("whole_first"):
-        raise SystemExit(f"{path}: the bench needs a view cache whose first view per photo is the whole photo")
-    photo = np.arange(len(values)) // per
-    others = np.flatnonzero(np.arange(len(values)) % per)
-    pick = np.sort(np.random.default_rng(seed).choice(others, n_queries, replace=False))
-    return np.asarray(values[::per]), np.ascontiguousarray(values[pick]), photo[pick]
-
-
 def spec_of(name: str) -> IndexSpec:
-    """`pca256+hnsw` → IndexSpec(kind="hnsw", pca=256); plain names as they are."""
-    if "+" in name:
-        pca, kind = name.split("+")
-        return IndexSpec(kind=kind, pca=int(pca.removeprefix("pca")))
-    return IndexSpec(kind=name)
+    """`pca256+hnsw+refine4+ef64` → IndexSpec(kind="hnsw", pca=256, refine=4, ef_search=64) (also `nprobeN`);
+    plain kind names as they are."""
+    fields: dict[str, Any] = {}
+    for part in name.split("+"):
+        if part.startswith("pca"):
+            fields["pca"] = int(part.removeprefix("pca"))
+        elif part.startswith("refine"):
+            fields["refine"] = int(part.removeprefix("refine"))
+        elif part.startswith("nprobe"):
+            fields["nprobe"] = int(part.removeprefix("nprobe"))
+        elif part.startswith("ef"):
+            fields["ef_search"] = int(part.removeprefix("ef"))
+        else:
+            fields["kind"] = part
+    return IndexSpec(**fields)
 
 
 def qps(index: Any, queries: np.ndarray, batch: int, seconds: float = 3.0) -> float:
@@ -84,30 +79,25 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     p.add_argument("--kinds", nargs="+", default=DEFAULT_KINDS,
-                   help=f"index kinds ({', '.join(list_index_kinds())}), 'pcaD+kind' for a D-dim projection first")
+                   help=f"index kinds ({', '.join(list_index_kinds())}); 'pcaD+kind+refineK+efE+nprobeN': a D-dim "
+                        "projection first, K×k candidates re-ranked, search parameters")
     p.add_argument("--ckpt", default=CKPT, help="student whose test-query embeddings give the asym mAP")
     p.add_argument("--pool-cache", default=POOL)
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--scratch", default="runs/bench/index_choice.faiss", help="temporary file for index sizes")
     args = p.parse_args(argv)
     Path(args.scratch).parent.mkdir(parents=True, exist_ok=True)
-    data = open_dataset(DATA)
-    assert isinstance(data, RevisitedSet)
-    values, space = load_cache(CACHE)
-    n_db = len(data.imlist)
-    whole, views, view_photo = pool_views(args.pool_cache, args.queries)
-    real = np.concatenate([values[:n_db], whole])
     student, _ = student_from_checkpoint(args.ckpt)
-    student_q = encode(student, data.query_refs, desc="student queries")
-    print(f"queries: {len(views)} pool views (Recall@10, overlap), {len(student_q)} student test queries (asym mAP, "
-          f"top {TOP}); {len(real)} real + synthetic database vectors")
     head = (f"{'size':>8} {'kind':>26} {'build s':>8} {'MB':>7} {'q/s b=1':>8} {'q/s b=256':>10} {'R@10':>6} "
             f"{'overlap':>8} {'mAP M':>6} {'mAP H':>6}")
-    print(head)
     for size in args.sizes:
-        db = np.concatenate([real, gaussian_like(real, size - len(real), seed=1)])
-        items = [{"name": n, "path": ""} for n in data.imlist] + [{"name": f"x{i}", "path": ""}
-                                                                   for i in range(n_db, size)]
+        w = index_world(size, args.queries, args.pool_cache)
+        data, db, views, items = w.test, w.db, w.views, w.items
+        if size == args.sizes[0]:
+            student_q = encode(student, data.query_refs, desc="student queries")
+            print(f"queries: {len(views)} pool views (Recall@10, overlap), {len(student_q)} student test queries "
+                  f"(asym mAP, top {TOP}); {w.n_real} real + synthetic database vectors")
+            print(head)
         faiss = faiss_module()
         exact = faiss.knn(views, db, 10, metric=faiss.METRIC_INNER_PRODUCT)[1]
         for name in args.kinds:
@@ -118,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             build_s, memory = time.perf_counter() - t0, index_mb(index, Path(args.scratch))
             b1, b256 = qps(index, views[:200], 1), qps(index, views, 256)
             top = index.search(views, 10)[1]
-            r10 = float(np.mean([(n_db + ph) in row for ph, row in zip(view_photo, top, strict=True)]))
+            r10 = float(np.mean([row_id in row for row_id, row in zip(w.view_row, top, strict=True)]))
             overlap = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, exact, strict=True)]))
-            ri = RetrievalIndex(path=Path(described["kind"]), manifest=space, parts=[index], index=index, items=items)
+            ri = RetrievalIndex(path=Path(described["kind"]), manifest=w.space, parts=[index], index=index, items=items)
             m = revisited_map(index_ranks(ri, student_q, data, k=TOP), data.gnd)["map"]
             print(f"{size:>8} {described['kind']:>26} {build_s:8.1f} {memory:7.0f} {b1:8.0f} {b256:10.0f} {r10:6.3f} "
                   f"{overlap:8.3f} {100 * m['medium']:6.2f} {100 * m['hard']:6.2f}", flush=True)

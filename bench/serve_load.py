@@ -1,106 +1,186 @@
-"""Loopback load test of `distill serve` over a 100k-vector teacher index.
+"""Loopback load test of `distill serve`: searches/s and latency through HTTP, next to the raw index rate.
 
-The index holds the real lite2 teacher embeddings of the built-in images plus synthetic distractors
-drawn from a Gaussian with the real embeddings' mean and covariance (device_eval.distractors), 1280-d,
-exact (Flat) by default. A real uvicorn server runs in a subprocess; an asyncio client keeps
-`--concurrency` requests in flight for `--seconds`, each a real image embedding with small noise.
-Prints searches/s, p50/p99 latency and the error count (must be 0).
+Database and queries: bench/_index_world.py (the real lite2 teacher embeddings of the built-in test database
+and photo pool plus Gaussian distractors up to --size; 1,000 real pool views as queries). The index is built
+once per size and kind under --dir. In one run:
+1. the raw index rate in this process: searches/s one query at a time and in batches of --concurrency;
+2. a real uvicorn server (`distill serve --no-access-log`) in a subprocess; the 1,000 queries sent once,
+   one at a time, give the top-10 overlap with exact search and Recall@10 of the view's own photo *through
+   HTTP*; then Debian's `wrk` (C, one thread) keeps --concurrency connections busy for --seconds, cycling
+   through the queries' request bodies (`--wire f16|int8|f32`);
+3. CPU seconds of the server and of wrk over the load (the two cores are shared, unpinned);
+4. with --profile, py-spy samples the server during the load and the share of its busy samples is printed by
+   where they are: FAISS search, request parsing/validation, response building, HTTP/ASGI machinery.
+Prints `searches/s … p50 … p99 … ms`, the ratio to the raw index rate, and the server's CPU per 1,000 searches.
 
-Run: `.venv/bin/python bench/serve_load.py [--size 100000] [--seconds 60] [--concurrency 16]`
-(after `make demo`)."""
+Run: `.venv/bin/python bench/serve_load.py [--size 100000] [--kind K] [--seconds 30] [--concurrency 16]`
+(after `make demo` and `make bench-deps`, which installs wrk)."""
 
 import argparse
-import asyncio
 import json
+import os
+import resource
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from _index_world import index_world
+from _wire import wire_body
 
-from device_eval.distractors import gaussian_like
-from device_eval.index import build_index, database, read_manifest
+from device_eval.index import build_index, open_index, read_manifest
+from device_eval.index_kinds import IndexSpec, faiss_module
 
-DATA, CACHE = "data/demo/test", "data/cache/demo-test"
-
-
-def make_index(out: Path, size: int, ivf: int | None, pq: int | None) -> np.ndarray:
-    """Build (once) the index of real + synthetic vectors; return the real ones (used as queries)."""
-    real, items, space = database(DATA, CACHE)
-    if not (out / "manifest.json").exists():
-        fake = gaussian_like(real, size - len(real), seed=0)
-        fake_items = [{"name": f"distractor-{i}", "path": ""} for i in range(len(fake))]
-        build_index(np.concatenate([real, fake]), items + fake_items, space, out, ivf=ivf, pq=pq,
-                    source=f"{DATA} + {len(fake)} synthetic distractors")
-    return np.asarray(real)
+LUA = Path(__file__).with_suffix(".lua")
 
 
-async def load(port: int, queries: np.ndarray, key: str, seconds: float, concurrency: int) -> tuple[list[float], int]:
-    import httpx
+def raw_rate(index: Any, queries: np.ndarray, batch: int, seconds: float = 3.0) -> float:
+    """The index's own searches/s (k = 10) in batches of `batch`, in this process."""
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for i in range(0, len(queries) - batch + 1, batch):
+            index.search(queries[i: i + batch], 10)
+            done += batch
+    return done / (time.perf_counter() - start)
 
-    lat: list[float] = []
-    errors = 0
-    rng = np.random.default_rng(1)
-    deadline = time.perf_counter() + seconds
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline:
-            q = queries[rng.integers(len(queries))] + 0.01 * rng.standard_normal(queries.shape[1])
-            body = {"embedding": (q / np.linalg.norm(q)).tolist(), "k": 10, "compat_key": key}
-            t0 = time.perf_counter()
-            try:
-                r = await client.post("/search", json=body)
-                ok = r.status_code == 200 and len(r.json()["results"]) == 10
-            except httpx.HTTPError:
-                ok = False
-            lat.append(time.perf_counter() - t0)
-            errors += not ok
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return lat, errors
+
+PROFILE_PARTS = (  # (label, substrings of a sampled stack that put it there), first match wins
+    ("index search (FAISS, on the search thread)", ("RetrievalIndex.search", "faiss")),
+    ("request parsing + validation (pydantic-core, base64, checks)", ("model_validate_json", "check_embedding",
+                                                                      "require_compat_key")),
+    ("response building + serialisation", ("model_dump_json", "ServerState.search")),
+    ("coalescing (queue, futures)", ("SearchBatcher", "set_result")),
+    ("HTTP + ASGI (uvicorn/httptools, starlette, fastapi)", ("uvicorn", "starlette", "fastapi", "httptools")),
+    ("the search thread waiting for work (idle, as py-spy saw it)", ("concurrent/futures/thread.py",)),
+)
+
+
+def profile_shares(raw: Path) -> dict[str, float]:
+    """Share of a py-spy raw profile's samples per `PROFILE_PARTS` label ("other" for the rest)."""
+    counts: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        label = next((lab for lab, keys in PROFILE_PARTS if any(k in stack for k in keys)), "other")
+        counts[label] = counts.get(label, 0) + int(n)
+    total = max(sum(counts.values()), 1)
+    return {lab: c / total for lab, c in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def post(port: int, body: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/search", body.encode(), {"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def start_server(index: Path, log: Path) -> tuple[subprocess.Popen, int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "distill", "serve", "--index", str(index), "--port", str(port),
+                               "--no-access-log"], stdout=log.open("w"), stderr=subprocess.STDOUT)
+    for _ in range(1200):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                json.load(r)
+                return server, port
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited ({log}):\n{log.read_text()[-2000:]}") from None
+            time.sleep(0.1)
+    raise SystemExit(f"the server did not answer in 120 s ({log})")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=100_000)
-    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--kind", default=None, help="index kind (distill index build --kind; default: its default)")
+    p.add_argument("--pca", type=int, default=None)
+    p.add_argument("--refine", type=int, default=None)
+    p.add_argument("--ef-search", type=int, default=IndexSpec.ef_search)
+    p.add_argument("--nprobe", type=int, default=IndexSpec.nprobe)
+    p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--ivf", type=int, default=None)
-    p.add_argument("--pq", type=int, default=None)
+    p.add_argument("--wire", choices=["f16", "int8", "f32"], default="f16")
     p.add_argument("--dir", default="runs/bench")
+    p.add_argument("--profile", action="store_true", help="sample the server with py-spy during the load")
     args = p.parse_args(argv)
-    kind = f"ivf{args.ivf}-pq{args.pq}" if args.ivf else "flat"
-    out = Path(args.dir) / f"index-{args.size // 1000}k-{kind}"
-    queries = make_index(out, args.size, args.ivf, args.pq)
+    spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    if args.profile and spy is None:
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("serve_load needs wrk (a C load generator, so the client is not the bottleneck): "
+                         "make bench-deps  (apt-get install wrk)")
+    spec = IndexSpec(kind=args.kind, pca=args.pca, refine=args.refine, ef_search=args.ef_search, nprobe=args.nprobe)
+    tag = "-".join(str(x) for x in (args.kind or "default", args.pca and f"pca{args.pca}",
+                                     args.refine is not None and f"refine{args.refine}",
+                                     f"ef{args.ef_search}", f"nprobe{args.nprobe}") if x)
+    out = Path(args.dir) / f"serve-{args.size // 1000}k-{tag}"
+    w = index_world(args.size)
+    if not (out / "manifest.json").exists():
+        build_index(w.db, w.items, w.space, out, spec, source=f"bench world: {w.n_real} real vectors + distractors")
+    faiss = faiss_module()
+    exact = faiss.knn(w.views, w.db, 10, metric=faiss.METRIC_INNER_PRODUCT)[1]
+    w.db = w.db[:0]  # (memory: the server holds its own copy)
+    idx = open_index(out)
+    b1, bc = raw_rate(idx.index, w.views, 1), raw_rate(idx.index, w.views, args.concurrency)
     man = read_manifest(out)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "distill", "serve", "--index", str(out), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    del idx
+    bodies = [wire_body(v, man["compat_key"], args.wire) for v in w.views]
+    body_file = out.parent / f"{out.name}-{args.wire}.bodies"
+    body_file.write_text("\n".join(bodies) + "\n")
+    server, port = start_server(out, out.parent / f"{out.name}.log")
     try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                    json.load(r)
-                    break
-            except OSError:
-                time.sleep(0.1)
-        lat, errors = asyncio.run(load(port, queries, man["compat_key"], args.seconds, args.concurrency))
+        tops = [[h["id"] for h in post(port, b)["results"]] for b in bodies]
+        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(tops, exact.tolist(), strict=True)])
+        r10 = np.mean([row in top for row, top in zip(w.view_row.tolist(), tops, strict=True)])
+        profile = out.parent / f"{out.name}-{args.wire}.pyspy.txt"
+        spying = None if not args.profile else subprocess.Popen(
+            [str(spy), "record", "--pid", str(server.pid), "--duration", f"{max(1, int(args.seconds) - 2)}",
+             "--rate", "200", "--format", "raw", "--nonblocking", "--threads", "--output", str(profile)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpu0, usage0 = cpu_seconds(server.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+        run = subprocess.run([wrk, "-t1", f"-c{args.concurrency}", f"-d{args.seconds:g}s", "--timeout", "10s",
+                              "-s", str(LUA), f"http://127.0.0.1:{port}", "--", str(body_file)],
+                             capture_output=True, text=True, check=True)
+        server_cpu = cpu_seconds(server.pid) - cpu0
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_cpu = usage.ru_utime + usage.ru_stime - usage0.ru_utime - usage0.ru_stime
+        if spying is not None:
+            spying.wait(60)
     finally:
         server.terminate()
-        server.wait(10)
-    ms = 1000 * np.asarray(lat)
-    print(f"index {man['kind']} {man['count']} × {man['dim']} ({out}); {args.concurrency} concurrent clients, "
-          f"{args.seconds:g} s on loopback")
-    print(f"searches/s {len(lat) / args.seconds:.1f}   p50 {np.percentile(ms, 50):.1f} ms   "
-          f"p99 {np.percentile(ms, 99):.1f} ms   requests {len(lat)}   errors {errors}")
+        server.wait(30)
+    res = json.loads(run.stdout.strip().splitlines()[-1])
+    seconds = res["duration_us"] / 1e6
+    rate = res["requests"] / seconds
+    errors = sum(res[k] for k in ("status", "connect", "read", "write", "timeout"))
+    print(f"index {man['kind']} ({man['search_params'] or 'exact'}) {man['count']} × {man['dim']} ({out}); "
+          f"wire {args.wire}, {np.mean([len(b) for b in bodies]):.0f} bytes per request body")
+    print(f"raw index in this process: {b1:.0f} searches/s one at a time, {bc:.0f}/s in batches of {args.concurrency}")
+    print(f"through HTTP, one at a time: top-10 overlap with exact {overlap:.3f}, Recall@10 {r10:.3f} "
+          f"({len(bodies)} real queries)")
+    print(f"wrk: {args.concurrency} connections, 1 thread, {seconds:.0f} s on loopback")
+    print(f"searches/s {rate:.1f}   p50 {res['p50_us'] / 1000:.1f} ms   p99 {res['p99_us'] / 1000:.1f} ms   "
+          f"requests {res['requests']}   errors {errors}")
+    print(f"HTTP / raw index: {rate / bc:.2f}× the batched rate, {rate / b1:.2f}× the one-at-a-time rate")
+    print(f"CPU of the 2 cores: server {server_cpu / seconds:.2f} cores ({1000 * server_cpu / res['requests']:.2f} "
+          f"CPU s per 1,000 searches), wrk {wrk_cpu / seconds:.2f} cores")
+    if args.profile:
+        print("where the server's busy samples are (py-spy, profiling on):")
+        for label, share in profile_shares(profile).items():
+            print(f"  {100 * share:5.1f}%  {label}")
     return 1 if errors else 0
 
 

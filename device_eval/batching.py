@@ -1,65 +1,87 @@
-"""Coalescing of concurrent searches: requests that arrive while a search runs are answered together by
-the next FAISS call. For an exact index that turns N memory-bound scans of the database into one
-matrix product (see README: single-query vs batched searches/s)."""
+"""Coalescing of concurrent searches: requests that arrive while a search runs are answered together by the
+next index call, made on one worker thread (FAISS releases the GIL, so the event loop keeps parsing requests
+meanwhile). For an exact index that turns N memory-bound scans of the database into one matrix product; for
+HNSW or IVF the batch is spread over FAISS's OpenMP threads (README: Hosted index).
 
-import threading
+`best_batch` picks the cap: the smallest batch whose throughput is within 10% of the best measured."""
+
+import asyncio
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 SearchFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 @dataclass
 class _Pending:
     query: np.ndarray  # 1×d
     k: int
-    done: bool = False
-    result: tuple[np.ndarray, np.ndarray] | None = None
-    error: BaseException | None = None
+    future: asyncio.Future
 
 
 @dataclass
 class SearchBatcher:
-    """Thread-safe `search(query, k)`; whichever waiting thread finds no search running becomes the
-    leader, searches everything queued (up to `max_batch`) in one call and hands out the rows."""
+    """`await search(query, k)` from the event loop; whichever caller finds no search running starts a drain
+    that searches everything queued (up to `max_batch` per call) until the queue is empty."""
 
     search_fn: SearchFn
     max_batch: int = 256
-    _cond: threading.Condition = field(default_factory=threading.Condition)
     _queue: list[_Pending] = field(default_factory=list)
     _running: bool = False
+    _worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "search"))
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    async def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores 1×k, ids 1×k) for one query, exactly as `search_fn` alone would give them."""
-        me = _Pending(query, k)
-        with self._cond:
-            self._queue.append(me)
-            while not me.done and self._running:
-                self._cond.wait()
-            if not me.done:
-                self._running = True
-                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
-        if not me.done:
-            self._run(batch)
-        if me.error is not None:
-            raise me.error
-        assert me.result is not None
-        return me.result
+        me = _Pending(query, k, asyncio.get_running_loop().create_future())
+        self._queue.append(me)
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await me.future
 
-    def _run(self, batch: list[_Pending]) -> None:
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            k = max(p.k for p in batch)
-            scores, ids = self.search_fn(np.concatenate([p.query for p in batch]), k)
-            for i, p in enumerate(batch):
-                p.result = (scores[i: i + 1, : p.k], ids[i: i + 1, : p.k])
-        except BaseException as e:  # every waiter gets the failure, none hangs
-            for p in batch:
-                p.error = e
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+                k = max(p.k for p in batch)
+                queries = np.concatenate([p.query for p in batch])
+                try:
+                    scores, ids = await loop.run_in_executor(self._worker, self.search_fn, queries, k)
+                except Exception as e:  # every waiter gets the failure, none hangs
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(e)
+                    continue
+                for i, p in enumerate(batch):
+                    if not p.future.done():  # (a cancelled request's future is done)
+                        p.future.set_result((scores[i: i + 1, : p.k], ids[i: i + 1, : p.k]))
         finally:
-            with self._cond:
-                for p in batch:
-                    p.done = True
-                self._running = False
-                self._cond.notify_all()
+            self._running = False
+
+    def close(self) -> None:
+        """Stop the worker thread once the running search ends."""
+        self._worker.shutdown(wait=True)
+
+
+def best_batch(search_fn: SearchFn, dim: int, budget_s: float = 2.0, k: int = 10, seed: int = 0) -> int:
+    """The smallest batch size (of `BATCHES`) whose searches/s are within 10% of the best measured with
+    random unit queries, stopping early once a size takes over `budget_s` / len(BATCHES) seconds."""
+    q = np.random.default_rng(seed).standard_normal((BATCHES[-1], dim)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    search_fn(q[:1], k)  # warm-up (first-touch of the index pages)
+    rates: dict[int, float] = {}
+    for b in BATCHES:
+        t0 = time.perf_counter()
+        search_fn(q[:b], k)
+        dt = time.perf_counter() - t0
+        rates[b] = b / max(dt, 1e-9)
+        if dt > budget_s / len(BATCHES):
+            break
+    best = max(rates.values())
+    return min(b for b, r in rates.items() if r >= 0.9 * best)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from device_eval.goldens import write_goldens
 from device_eval.index import add_to_index, build_index, database, legacy_spec, read_manifest
-from device_eval.index_kinds import FLAT_BELOW, IndexSpec, list_index_kinds
+from device_eval.index_kinds import DEFAULT_PCA, FLAT_BELOW, IndexSpec, list_index_kinds
 from device_eval.parity import device_eval, format_table
 from distill.errors import DistillError
 from distill.io import atomic_write_json
@@ -23,7 +23,8 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--teacher-cache", required=True, help="teacher embeddings of --data (distill cache-teacher)")
     b.add_argument("--out", required=True, help="new index directory")
     b.add_argument("--kind", choices=list_index_kinds(), default=None,
-                   help=f"FAISS index kind (default: flat below {FLAT_BELOW} vectors, else hnsw; "
+                   help=f"FAISS index kind (default: flat below {FLAT_BELOW} vectors, else hnsw, over a "
+                        f"{DEFAULT_PCA}-dim projection re-ranked exactly for spaces of ≥ {2 * DEFAULT_PCA} dims; "
                         "see bench/index_choice.py)")
     b.add_argument("--ivf", type=int, default=None,
                    help="IVF lists (default ≈ 4√N; without --kind, --ivf N --pq M ask for ivf-pq)")
@@ -34,8 +35,9 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                         "inside the index; clients unchanged)")
     b.add_argument("--nprobe", type=int, default=IndexSpec.nprobe, help="IVF lists visited per query")
     b.add_argument("--ef-search", type=int, default=IndexSpec.ef_search, help="HNSW candidates per query")
-    b.add_argument("--k-factor", type=int, default=IndexSpec.k_factor,
-                   help="ivf-pq-refine: k × this many candidates re-ranked exactly")
+    b.add_argument("--refine", type=int, default=None, metavar="K",
+                   help="re-rank the K × k best candidates by exact inner products with the full vectors "
+                        "(0: off; default 4 for ivf-pq-refine, else off)")
     b.add_argument("--shards", type=int, default=1,
                    help="split into N files of contiguous ids, searched in parallel (faiss.IndexShards)")
     b.set_defaults(func=_cmd_build)
@@ -52,10 +54,10 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
 def _cmd_build(args: argparse.Namespace) -> None:
     vectors, items, space = database(args.data, args.teacher_cache)
     if args.kind is None and (args.ivf is not None or args.pq is not None):
-        spec = replace(legacy_spec(args.ivf, args.pq, args.nprobe), pca=args.pca)
+        spec = replace(legacy_spec(args.ivf, args.pq, args.nprobe), pca=args.pca, refine=args.refine)
     else:
         spec = IndexSpec(kind=args.kind, ivf=args.ivf, pq=args.pq, hnsw_m=args.hnsw_m, pca=args.pca,
-                         nprobe=args.nprobe, ef_search=args.ef_search, k_factor=args.k_factor)
+                         nprobe=args.nprobe, ef_search=args.ef_search, refine=args.refine)
     man = build_index(vectors, items, space, args.out, spec, source=str(args.data), shards=args.shards)
     print(f"index {man['kind']}: {man['count']} × {man['dim']} ({man['teacher']}, compat key {man['compat_key']}) "
           f"in {args.out}" + (f" ({man['shards']} shards)" if man["shards"] > 1 else ""))
@@ -81,6 +83,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-k", type=int, default=100, help="largest k a client may ask for")
     parser.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body (MB)")
+    parser.add_argument("--max-batch", type=int, default=None,
+                        help="most queries coalesced into one index call (default: measured at startup)")
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false",
+                        help="no log line per request (for high request rates)")
     parser.set_defaults(func=_cmd_serve)
 
 
@@ -90,7 +96,10 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     web = args.web_artifact
     if web is None and args.artifact is not None and Path(args.artifact).suffix == ".onnx":
         web = args.artifact
-    serve(args.index, args.host, args.port, args.artifact, args.max_k, int(args.max_body_mb * (1 << 20)), web)
+    if args.max_batch is not None and args.max_batch < 1:
+        raise DistillError(f"--max-batch {args.max_batch}: expected ≥ 1")
+    serve(args.index, args.host, args.port, args.artifact, args.max_k, int(args.max_body_mb * (1 << 20)), web,
+          max_batch=args.max_batch, access_log=args.access_log)
 
 
 def add_device_eval_arguments(parser: argparse.ArgumentParser) -> None:

@@ -98,7 +98,7 @@ def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[st
                 pq: int | None = None, nprobe: int = 16) -> dict[str, Any]:
     """Write a new index of `vectors` (N×d, L2-normalised) in the space `space` (teacher manifest) to `out`,
     split into `shards` files of contiguous rows (one trained quantiser shared by all). The index kind is
-    `spec`'s (default: chosen by size, `index_kinds.default_kind`); `ivf`/`pq` without a spec ask for IVF-PQ."""
+    `spec`'s (default: chosen by size, `index_kinds.default_spec`); `ivf`/`pq` without a spec ask for IVF-PQ."""
     out = Path(out)
     if (out / "manifest.json").exists():
         raise DistillError(f"{out}: an index exists there; add to it with `distill index add` or choose another --out")

@@ -9,7 +9,9 @@ rescaled to 1 (int8 outputs drift slightly), anything else is refused as "not L2
 
 import functools
 import io
+import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from device_eval.api import (
     SearchResponse,
     ServerManifest,
 )
-from device_eval.batching import SearchBatcher
+from device_eval.batching import SearchBatcher, best_batch
 from device_eval.index import RetrievalIndex, open_index, read_manifest
 from device_eval.parity import require_artifact_fits
 from device_eval.webclient import add_web_client, open_web_model
@@ -74,6 +76,7 @@ class ServerState:
 
     index: RetrievalIndex
     max_k: int
+    max_batch: int = 256  # most queries per index call (`best_batch` measures the index's own at startup)
     artifact: Any = None
     runner: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,7 +84,7 @@ class ServerState:
     thumbnail: Callable[[int], bytes] = field(init=False)  # JPEG of item i, least recently used dropped
 
     def __post_init__(self) -> None:
-        self.batcher = SearchBatcher(self.index.search)
+        self.batcher = SearchBatcher(self.index.search, self.max_batch)
         self.thumbnail = functools.lru_cache(maxsize=THUMB_CACHE)(self._thumbnail)
 
     def require_compat_key(self, key: str) -> None:
@@ -108,13 +111,13 @@ class ServerState:
             raise HTTPError(422, f"embedding norm {norm:.4g}: expected an L2-normalised vector (1 ± {NORM_TOLERANCE})")
         return (v / norm).astype(np.float32)[None, :], abs(norm - 1) > 1e-3
 
-    def search(self, query: np.ndarray, k: int) -> list[Hit]:
-        """Top-k hits of one unit query vector."""
+    async def search(self, query: np.ndarray, k: int) -> list[Hit]:
+        """Top-k hits of one unit query vector (coalesced with concurrent searches)."""
         if not 1 <= k <= self.max_k:
             raise HTTPError(422, f"k={k}: expected 1 … {self.max_k}")
-        scores, ids = self.batcher.search(query, k)
+        scores, ids = await self.batcher.search(query, k)
         return [Hit(rank=r + 1, id=int(i), name=self.index.items[i]["name"], score=float(s), thumbnail=f"/thumbs/{i}")
-                for r, (s, i) in enumerate(zip(scores[0], ids[0], strict=True)) if i >= 0]
+                for r, (s, i) in enumerate(zip(scores[0].tolist(), ids[0].tolist(), strict=True)) if i >= 0]
 
     def _thumbnail(self, i: int) -> bytes:
         """JPEG thumbnail of item i (uncached; `thumbnail` caches it)."""
@@ -147,10 +150,17 @@ class ServerState:
         return np.asarray(out, dtype=np.float32)
 
 
-def load_state(index_path: str | Path, artifact_path: str | Path | None, max_k: int) -> ServerState:
-    """Open the index (and the artefact, checked against it) — what the lifespan does at startup."""
+def load_state(index_path: str | Path, artifact_path: str | Path | None, max_k: int,
+               max_batch: int | None = None) -> ServerState:
+    """Open the index (and the artefact, checked against it) — what the lifespan does at startup. The batch
+    cap is `max_batch`, or (None) the index's best batch size, measured (`batching.best_batch`)."""
     index = open_index(index_path)
-    state = ServerState(index=index, max_k=max_k)
+    if max_batch is None:
+        t0 = time.perf_counter()
+        max_batch = best_batch(index.search, index.dim)
+        logging.getLogger("uvicorn.error").info("batches of up to %d queries per index call (measured in %.1f s)",
+                                                max_batch, time.perf_counter() - t0)
+    state = ServerState(index=index, max_k=max_k, max_batch=max_batch)
     if artifact_path is not None:
         state.artifact = open_artifact(artifact_path)
         require_artifact_fits(state.artifact.meta, index.manifest, index.path, artifact_path)
@@ -199,19 +209,24 @@ async def _send_json(send: Any, status: int, obj: dict) -> None:
 
 
 def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k: int = 100,
-               max_body_bytes: int = 8 << 20, web_artifact: str | Path | None = None) -> Any:
+               max_body_bytes: int = 8 << 20, web_artifact: str | Path | None = None,
+               max_batch: int | None = None) -> Any:
     """The FastAPI app serving `index_path` (and the browser client, running `web_artifact`, under /demo/);
     nothing is loaded until the lifespan starts."""
     fastapi = _fastapi()
-    from fastapi import UploadFile
+    from fastapi import Request, UploadFile
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.utils import get_openapi
     from fastapi.responses import JSONResponse, Response
+    from pydantic import ValidationError
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        app.state.server = load_state(index_path, artifact, max_k)
+        app.state.server = load_state(index_path, artifact, max_k, max_batch)
         yield
+        app.state.server.batcher.close()
 
     app = fastapi.FastAPI(title="asym-distill index", version="1", lifespan=lifespan,
                           description="Teacher-database search for asymmetric students (see README).")
@@ -250,31 +265,50 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
                                                                   ArtifactSummary.model_fields})
         return ServerManifest(index=s.index.manifest, max_k=s.max_k, image_search=s.runner is not None, artifact=meta)
 
-    @app.post("/search", response_model=SearchResponse, responses=ERRORS)
-    def search(req: SearchRequest) -> SearchResponse:
+    # the hot path: the body is parsed and validated by pydantic-core in one pass from its bytes (no dict of
+    # 1280 Python floats first), and the answer is serialised once, without FastAPI's response re-validation
+    @app.post("/search", response_model=SearchResponse, responses=ERRORS, openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}}}}})
+    async def search(request: Request) -> Response:
         s = server()
+        try:
+            req = SearchRequest.model_validate_json(await request.body())
+        except ValidationError as e:
+            raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
         s.require_compat_key(req.compat_key)
         query, renormalized = s.check_embedding(req.embedding)
-        return SearchResponse(k=req.k, renormalized=renormalized, results=s.search(query, req.k))
+        answer = SearchResponse(k=req.k, renormalized=renormalized, results=await s.search(query, req.k))
+        return Response(answer.model_dump_json(), media_type="application/json")
 
     @app.post("/search/image", response_model=SearchResponse, responses=ERRORS)
-    def search_image(image: UploadFile, k: int = 10) -> SearchResponse:
+    async def search_image(image: UploadFile, k: int = 10) -> SearchResponse:
         s = server()
-        query = s.embed_image(image.file.read())
-        return SearchResponse(k=k, renormalized=False, results=s.search(query, k))
+        query = await run_in_threadpool(s.embed_image, await image.read())
+        return SearchResponse(k=k, renormalized=False, results=await s.search(query, k))
 
     @app.get("/thumbs/{item_id}", responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
     def thumbs(item_id: int) -> Response:
         return Response(server().thumbnail(item_id), media_type="image/jpeg",
                         headers={"cache-control": "public, max-age=86400"})
 
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, plus the /search request body (read by the handler itself, so not seen by FastAPI)."""
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            body = SearchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schema["components"]["schemas"].update({**body.pop("$defs", {}), "SearchRequest": body})
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
     add_web_client(app, web_artifact, HTTPError, lambda: server().index)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
 
 def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | None = None, max_k: int = 100,
-          max_body_bytes: int = 8 << 20, web_artifact: str | Path | None = None) -> None:
+          max_body_bytes: int = 8 << 20, web_artifact: str | Path | None = None, *, max_batch: int | None = None,
+          access_log: bool = True) -> None:
     """Run the app with uvicorn until interrupted. The index is opened first, so a bad path fails fast."""
     try:
         import uvicorn
@@ -285,5 +319,5 @@ def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | N
         require_artifact_fits(open_artifact(artifact).meta, manifest, index_path, artifact)
     if web_artifact is not None:
         open_web_model(web_artifact, manifest, index_path)
-    uvicorn.run(create_app(index_path, artifact, max_k, max_body_bytes, web_artifact), host=host, port=port,
-                log_level="info")
+    uvicorn.run(create_app(index_path, artifact, max_k, max_body_bytes, web_artifact, max_batch), host=host,
+                port=port, log_level="info", access_log=access_log)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from device_eval.index import add_to_index, build_index, open_index, read_manifest
-from device_eval.index_kinds import FLAT_BELOW, IndexSpec, default_kind, faiss_module, list_index_kinds
+from device_eval.index_kinds import FLAT_BELOW, IndexSpec, default_spec, faiss_module, list_index_kinds
 from distill.cli import main
 from distill.errors import DistillError
 from tests.test_index import SPACE, items, synthetic, unit
@@ -58,7 +58,12 @@ def test_search_parameters_are_stored_and_applied(tmp_path: Path) -> None:
 
 
 def test_default_is_flat_below_the_threshold(tmp_path: Path) -> None:
-    assert default_kind(FLAT_BELOW - 1) == "flat" and default_kind(FLAT_BELOW) == "hnsw"
+    none = IndexSpec()
+    assert default_spec(none, FLAT_BELOW - 1, 1280) == IndexSpec(kind="flat")
+    assert default_spec(none, FLAT_BELOW, 1280) == IndexSpec(kind="hnsw", pca=256, refine=4)
+    assert default_spec(none, FLAT_BELOW, 384) == IndexSpec(kind="hnsw")  # too few dims to project
+    assert default_spec(IndexSpec(refine=0), FLAT_BELOW, 1280) == IndexSpec(kind="hnsw", pca=256, refine=0)
+    assert default_spec(IndexSpec(kind="ivf-sq8"), 10**6, 1280) == IndexSpec(kind="ivf-sq8")  # asked for: kept
     assert build_index(synthetic(50, 32), items(50), SPACE, tmp_path)["kind"] == "Flat"
 
 
@@ -96,3 +101,21 @@ def test_cli_builds_the_kind_asked_for(tiny_asym_run: dict[str, Path], tmp_path:
     assert "index HNSW8: 8 ×" in capsys.readouterr().out
     assert main([*base, "--out", str(tmp_path / "p"), "--kind", "ivf-sq8"]) == 2
     assert "needs at least 256 training vectors, the data has 8" in capsys.readouterr().err
+
+
+def test_refine_rescores_a_projection_exactly(tmp_path: Path) -> None:
+    x = synthetic(3000, 32, 5)
+    q = unit(x[:100] + 0.05 * np.random.default_rng(6).normal(size=(100, 32)))
+    exact = np.argsort(-(q @ x.T), axis=1)[:, :10]
+    plain = build_index(x, items(3000), SPACE, tmp_path / "p", IndexSpec(kind="hnsw", pca=4))
+    man = build_index(x, items(3000), SPACE, tmp_path / "r", IndexSpec(kind="hnsw", pca=4, refine=8))
+    assert (man["kind"], man["search_params"]) == ("PCAR4,HNSW32,RFlat", "efSearch=128,k_factor_rf=8")
+    assert plain["kind"] == "PCAR4,HNSW32"
+    p_scores, p_ids = open_index(tmp_path / "p").search(q, 10)
+    scores, got = open_index(tmp_path / "r").search(q, 10)
+    # 4 of 32 dims choose the candidates; the full vectors score them: exact cosines, more of exact's top 10
+    np.testing.assert_allclose(scores, np.take_along_axis(q @ x.T, got, axis=1), atol=1e-5)
+    assert not np.allclose(p_scores, np.take_along_axis(q @ x.T, p_ids, axis=1), atol=1e-3)
+    assert overlap(p_ids, exact) < 0.3 and overlap(got, exact) >= 0.85
+    with pytest.raises(DistillError, match="--refine -1: expected 0"):
+        build_index(x, items(3000), SPACE, tmp_path / "bad", IndexSpec(kind="flat", refine=-1))
