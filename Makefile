@@ -43,6 +43,7 @@ bench: demo bench-deps
 	$(BIN)/python bench/export_latency.py
 	$(BIN)/python bench/serve_load.py
 	$(BIN)/python bench/index_choice.py
+	$(BIN)/python bench/wire_format.py
 	$(BIN)/python bench/frozen_trunk.py
 	$(BIN)/python bench/precision.py
 

@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     Path(args.scratch).parent.mkdir(parents=True, exist_ok=True)
     student, _ = student_from_checkpoint(args.ckpt)
-    head = (f"{'size':>8} {'kind':>26} {'build s':>8} {'MB':>7} {'q/s b=1':>8} {'q/s b=256':>10} {'R@10':>6} "
-            f"{'overlap':>8} {'mAP M':>6} {'mAP H':>6}")
+    head = (f"{'size':>8} {'kind':>26} {'search':>26} {'build s':>8} {'MB':>7} {'q/s b=1':>8} {'q/s b=256':>10} "
+            f"{'R@10':>6} {'overlap':>8} {'mAP M':>6} {'mAP H':>6}")
     for size in args.sizes:
         w = index_world(size, args.queries, args.pool_cache)
         data, db, views, items = w.test, w.db, w.views, w.items
@@ -112,12 +112,13 @@ def main(argv: list[str] | None = None) -> int:
             overlap = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, exact, strict=True)]))
             ri = RetrievalIndex(path=Path(described["kind"]), manifest=w.space, parts=[index], index=index, items=items)
             m = revisited_map(index_ranks(ri, student_q, data, k=TOP), data.gnd)["map"]
-            print(f"{size:>8} {described['kind']:>26} {build_s:8.1f} {memory:7.0f} {b1:8.0f} {b256:10.0f} {r10:6.3f} "
-                  f"{overlap:8.3f} {100 * m['medium']:6.2f} {100 * m['hard']:6.2f}", flush=True)
+            print(f"{size:>8} {described['kind']:>26} {described['search_params'] or 'exact':>26} {build_s:8.1f} "
+                  f"{memory:7.0f} {b1:8.0f} {b256:10.0f} {r10:6.3f} {overlap:8.3f} {100 * m['medium']:6.2f} "
+                  f"{100 * m['hard']:6.2f}", flush=True)
             if described["kind"] == "Flat":
                 full = revisited_map(index_ranks(ri, student_q, data), data.gnd)["map"]
-                print(f"{'':>8} {'Flat, full ranking':>26} {'':>8} {'':>7} {'':>8} {'':>10} {'':>6} {'':>8} "
-                      f"{100 * full['medium']:6.2f} {100 * full['hard']:6.2f}")
+                print(f"{'':>8} {'Flat, full ranking':>26} {'':>79} {100 * full['medium']:6.2f} "
+                      f"{100 * full['hard']:6.2f}")
             del index, ri
     return 0
 

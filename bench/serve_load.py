@@ -33,7 +33,7 @@ import numpy as np
 from _index_world import index_world
 from _wire import wire_body
 
-from device_eval.index import build_index, open_index, read_manifest
+from device_eval.index import build_index, open_index, read_manifest, tune_index
 from device_eval.index_kinds import IndexSpec, faiss_module
 
 LUA = Path(__file__).with_suffix(".lua")
@@ -123,13 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("serve_load needs wrk (a C load generator, so the client is not the bottleneck): "
                          "make bench-deps  (apt-get install wrk)")
     spec = IndexSpec(kind=args.kind, pca=args.pca, refine=args.refine, ef_search=args.ef_search, nprobe=args.nprobe)
-    tag = "-".join(str(x) for x in (args.kind or "default", args.pca and f"pca{args.pca}",
-                                     args.refine is not None and f"refine{args.refine}",
-                                     f"ef{args.ef_search}", f"nprobe{args.nprobe}") if x)
-    out = Path(args.dir) / f"serve-{args.size // 1000}k-{tag}"
+    tag = "-".join(str(x) for x in (args.kind or "default", args.pca and f"pca{args.pca}") if x)
+    out = Path(args.dir) / f"serve-{args.size // 1000}k-{tag}"  # built once; search parameters tuned in place
     w = index_world(args.size)
     if not (out / "manifest.json").exists():
         build_index(w.db, w.items, w.space, out, spec, source=f"bench world: {w.n_real} real vectors + distractors")
+    kind = read_manifest(out)["kind"]
+    tune_index(out, ef_search=args.ef_search if "HNSW" in kind else None,
+               nprobe=args.nprobe if "IVF" in kind else None, refine=args.refine if kind.endswith("RFlat") else None)
     faiss = faiss_module()
     exact = faiss.knn(w.views, w.db, 10, metric=faiss.METRIC_INNER_PRODUCT)[1]
     w.db = w.db[:0]  # (memory: the server holds its own copy)

@@ -14,7 +14,7 @@ from _wire import WIRES, wire_body
 from fastapi.testclient import TestClient
 
 from device_eval.index import read_manifest
-from device_eval.server import create_app
+from device_eval.server import ServeOptions, create_app
 from distill.checkpoint import student_from_checkpoint
 from distill.data import RevisitedSet, open_dataset
 from distill.encode import encode
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'wire':>5} {'bytes/request':>14} {'vs f32':>7} {'mAP E':>7} {'M':>6} {'H':>6} "
           f"{'ΔE':>6} {'ΔM':>6} {'ΔH':>6}")
     base: dict[str, float] = {}
-    with TestClient(create_app(args.index, max_k=n_db, max_batch=64)) as client:
+    with TestClient(create_app(args.index, options=ServeOptions(max_k=n_db, max_batch=64))) as client:
         for wire in WIRES:
             bodies = [wire_body(v, key, wire, k=n_db) for v in queries]
             ranks = []

@@ -106,7 +106,8 @@ class ServerManifest(BaseModel):
 
 class Health(BaseModel):
     status: str
-    count: int
+    count: int = Field(description="searchable items")
+    generation: int = Field(description="the index generation served (it changes with `distill index add/remove`)")
 
 
 class Error(BaseModel):

@@ -31,8 +31,10 @@ class SearchBatcher:
 
     search_fn: SearchFn
     max_batch: int = 256
+    on_batch: Callable[[int], None] | None = None  # told the size of every call (metrics)
     _queue: list[_Pending] = field(default_factory=list)
     _running: bool = False
+    _closing: bool = False
     _worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "search"))
 
     async def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +53,8 @@ class SearchBatcher:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
                 k = max(p.k for p in batch)
                 queries = np.concatenate([p.query for p in batch])
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
                 try:
                     scores, ids = await loop.run_in_executor(self._worker, self.search_fn, queries, k)
                 except Exception as e:  # every waiter gets the failure, none hangs
@@ -63,10 +67,15 @@ class SearchBatcher:
                         p.future.set_result((scores[i: i + 1, : p.k], ids[i: i + 1, : p.k]))
         finally:
             self._running = False
+            if self._closing:
+                self._worker.shutdown(wait=False)
 
-    def close(self) -> None:
-        """Stop the worker thread once the running search ends."""
-        self._worker.shutdown(wait=True)
+    def close(self, wait: bool = True) -> None:
+        """Stop the worker thread once every search queued so far is answered (now if none is running; `wait`:
+        block until the running one ends). Call it when no new searches will come."""
+        self._closing = True
+        if not self._running:
+            self._worker.shutdown(wait=wait)
 
 
 def best_batch(search_fn: SearchFn, dim: int, budget_s: float = 2.0, k: int = 10, seed: int = 0) -> int:

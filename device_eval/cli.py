@@ -7,7 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from device_eval.goldens import write_goldens
-from device_eval.index import add_to_index, build_index, database, legacy_spec, read_manifest
+from device_eval.guards import read_api_keys
+from device_eval.index import (
+    add_to_index,
+    build_index,
+    database,
+    legacy_spec,
+    read_manifest,
+    remove_from_index,
+    tune_index,
+)
 from device_eval.index_kinds import DEFAULT_PCA, FLAT_BELOW, IndexSpec, list_index_kinds
 from device_eval.parity import device_eval, format_table
 from distill.errors import DistillError
@@ -46,6 +55,17 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--data", required=True)
     a.add_argument("--teacher-cache", required=True)
     a.set_defaults(func=_cmd_add)
+    r = sub.add_parser("remove", help="remove items by name (atomic; a running server switches within a second)")
+    r.add_argument("--index", required=True)
+    r.add_argument("--name", action="append", default=[], help="an item name (repeatable)")
+    r.add_argument("--names-file", default=None, help="a text file of item names, one per line")
+    r.set_defaults(func=_cmd_remove)
+    t = sub.add_parser("tune", help="change search parameters (a new generation; a running server switches)")
+    t.add_argument("--index", required=True)
+    t.add_argument("--ef-search", type=int, default=None, help="HNSW candidates per query")
+    t.add_argument("--nprobe", type=int, default=None, help="IVF lists visited per query")
+    t.add_argument("--refine", type=int, default=None, metavar="K", help="K × k candidates re-ranked exactly")
+    t.set_defaults(func=_cmd_tune)
     i = sub.add_parser("info", help="print an index manifest")
     i.add_argument("index")
     i.set_defaults(func=_cmd_info)
@@ -69,6 +89,29 @@ def _cmd_add(args: argparse.Namespace) -> None:
     print(f"index {args.index}: added {len(items)}, now {man['count']} × {man['dim']} (generation {man['generation']})")
 
 
+def _cmd_remove(args: argparse.Namespace) -> None:
+    names = list(args.name)
+    if args.names_file is not None:
+        try:
+            names += [line.strip() for line in Path(args.names_file).read_text(encoding="utf-8").splitlines()
+                      if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise DistillError(f"{args.names_file}: unreadable ({type(e).__name__})") from None
+    if not names:
+        raise DistillError("index remove: name the items (--name N ... or --names-file F)")
+    man = remove_from_index(args.index, names, source=args.names_file or "--name")
+    print(f"index {args.index}: {len(set(names))} removed, now {man['count'] - man['removed']} searchable of "
+          f"{man['count']} ids (generation {man['generation']})")
+
+
+def _cmd_tune(args: argparse.Namespace) -> None:
+    if args.ef_search is None and args.nprobe is None and args.refine is None:
+        raise DistillError("index tune: give --ef-search, --nprobe and/or --refine")
+    man = tune_index(args.index, args.ef_search, args.nprobe, args.refine)
+    print(f"index {args.index}: {man['kind']} now searches with {man['search_params']} "
+          f"(generation {man['generation']})")
+
+
 def _cmd_info(args: argparse.Namespace) -> None:
     print(json.dumps(read_manifest(args.index), indent=2))
 
@@ -85,21 +128,42 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body (MB)")
     parser.add_argument("--max-batch", type=int, default=None,
                         help="most queries coalesced into one index call (default: measured at startup)")
+    parser.add_argument("--reload-interval", type=float, default=1.0,
+                        help="seconds between looks for a new index generation (index add/remove; 0: never)")
     parser.add_argument("--no-access-log", dest="access_log", action="store_false",
                         help="no log line per request (for high request rates)")
+    parser.add_argument("--api-key-file", default=None,
+                        help="require 'Authorization: Bearer KEY' on /search* and /thumbs (one key per line)")
+    parser.add_argument("--ssl-certfile", default=None, help="TLS certificate (PEM); with --ssl-keyfile")
+    parser.add_argument("--ssl-keyfile", default=None, help="TLS private key (PEM)")
+    parser.add_argument("--allow-plain-http", action="store_true",
+                        help="allow API keys without TLS on a non-loopback host (behind a TLS-terminating proxy)")
+    parser.add_argument("--cors-origin", action="append", default=[],
+                        help="an origin (https://host:port) whose pages may call the API (repeatable)")
+    parser.add_argument("--rate-limit", type=float, default=None,
+                        help="requests/s allowed per API key (per client address without keys); off by default")
+    parser.add_argument("--rate-burst", type=int, default=20, help="requests a key may send at once (bucket size)")
     parser.set_defaults(func=_cmd_serve)
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    from device_eval.server import serve  # lazy: the server module needs the serve extra (FastAPI, pydantic)
+    from device_eval.server import ServeOptions, serve  # lazy: needs the serve extra (FastAPI, pydantic)
 
     web = args.web_artifact
     if web is None and args.artifact is not None and Path(args.artifact).suffix == ".onnx":
         web = args.artifact
-    if args.max_batch is not None and args.max_batch < 1:
-        raise DistillError(f"--max-batch {args.max_batch}: expected ≥ 1")
-    serve(args.index, args.host, args.port, args.artifact, args.max_k, int(args.max_body_mb * (1 << 20)), web,
-          max_batch=args.max_batch, access_log=args.access_log)
+    for flag, value in (("--max-batch", args.max_batch), ("--rate-burst", args.rate_burst)):
+        if value is not None and value < 1:
+            raise DistillError(f"{flag} {value}: expected ≥ 1")
+    if args.rate_limit is not None and not args.rate_limit > 0:
+        raise DistillError(f"--rate-limit {args.rate_limit}: expected requests/s > 0")
+    options = ServeOptions(max_k=args.max_k, max_body_bytes=int(args.max_body_mb * (1 << 20)), max_batch=args.max_batch,
+                           reload_interval=args.reload_interval,
+                           api_keys=read_api_keys(args.api_key_file) if args.api_key_file else (),
+                           rate_limit=args.rate_limit, rate_burst=args.rate_burst, cors_origins=tuple(args.cors_origin))
+    serve(args.index, args.host, args.port, args.artifact, web_artifact=web, options=options,
+          access_log=args.access_log, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+          allow_plain_http=args.allow_plain_http)
 
 
 def add_device_eval_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,10 +12,11 @@ photos and writes, under `out/`:
 The Android core's JUnit tests read this folder (`make android-core-test`).
 """
 
+import base64
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,10 @@ def _server_responses(artifact: Any, embeddings: np.ndarray, names: list[str], o
     """The real server's answers (status, body) over an index of the golden embeddings."""
     from fastapi.testclient import TestClient
 
-    from device_eval.server import create_app  # lazy, like FastAPI: the server module needs the serve extra
+    from device_eval.server import (  # lazy, like FastAPI: the server module needs the serve extra
+        ServeOptions,
+        create_app,
+    )
 
     m = artifact.meta
     index_dir = out / "index"
@@ -162,12 +166,23 @@ def _server_responses(artifact: Any, embeddings: np.ndarray, names: list[str], o
         "manifest": ("get", "/manifest", None, "ok"),
         "missing_thumbnail": ("get", f"/thumbs/{len(names)}", None, "NOT_FOUND"),
     }
+    f16 = {"dtype": "float16", "b64": base64.b64encode(np.asarray(q, "<f2").tobytes()).decode()}
+    requests["search_ok_f16"] = ("post", "/search", {"embedding": f16, "k": 3, "compat_key": m.compat_key}, "ok")
+    key = {"authorization": "Bearer golden-key-" + "k" * 16}
+    keyed = {  # a server started with --api-key-file and --rate-limit (1 request, then one per 1000 s)
+        "no_api_key": ("post", "/search", requests["search_ok"][2], "UNAUTHORIZED", {}),
+        "keyed_ok": ("post", "/search", requests["search_ok"][2], "ok", key),
+        "rate_limited": ("post", "/search", requests["search_ok"][2], "RATE_LIMITED", key),
+    }
     answers = []
-    with TestClient(create_app(index_dir, max_k=50, max_body_bytes=64 << 10)) as client:
-        for name, (method, path, body, expect) in requests.items():
-            r = client.request(method.upper(), path, json=body)
-            (out / "responses" / f"{name}.json").write_bytes(r.content)
-            answers.append({"name": name, "method": method.upper(), "path": path, "status": r.status_code,
-                            "body": f"responses/{name}.json", "expect": expect})
+    options = ServeOptions(max_k=50, max_body_bytes=64 << 10)
+    guarded = replace(options, api_keys=(key["authorization"].removeprefix("Bearer "),), rate_limit=1e-3, rate_burst=1)
+    for opts, reqs in ((options, {n: (*r, {}) for n, r in requests.items()}), (guarded, keyed)):
+        with TestClient(create_app(index_dir, options=opts)) as client:
+            for name, (method, path, body, expect, headers) in reqs.items():
+                r = client.request(method.upper(), path, json=body, headers=headers)
+                (out / "responses" / f"{name}.json").write_bytes(r.content)
+                answers.append({"name": name, "method": method.upper(), "path": path, "status": r.status_code,
+                                "body": f"responses/{name}.json", "expect": expect})
     shutil.rmtree(index_dir)
     return answers

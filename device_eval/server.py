@@ -1,52 +1,50 @@
 """`distill serve`: the teacher index over HTTP (FastAPI + uvicorn).
 
-The index (and, for `/search/image`, an exported student) is loaded in the app's lifespan. Every
-error is a JSON body `{"error": ..., "code": ...}` with a 4xx status (`code` machine-readable, e.g.
-`space_mismatch` for a compat key of another space); nothing a client sends can cause a 5xx.
-Embedding policy: vectors must be finite and of the index's dimension; a norm within 1 ± 0.1 is
-rescaled to 1 (int8 outputs drift slightly), anything else is refused as "not L2-normalised".
+The index (and, for `/search/image`, an exported student) is loaded in the app's lifespan; new generations
+(`distill index add/remove`) are switched to while serving. Every error is a JSON body `{"error": ..., "code":
+...}` with a 4xx status (`code` machine-readable, e.g. `space_mismatch` for a compat key of another space);
+nothing a client sends can cause a 5xx. Around the app (outermost first): CORS (an allow-list), metrics,
+API keys and the rate limit (`guards`), the body-size limit.
 """
 
-import functools
-import io
+import asyncio
+import ipaddress
 import logging
-import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from starlette.exceptions import HTTPException
 
-from device_eval.api import (
-    ArtifactSummary,
-    Error,
-    Float16Embedding,
-    Health,
-    Hit,
-    Int8Embedding,
-    SearchRequest,
-    SearchResponse,
-    ServerManifest,
-)
-from device_eval.batching import SearchBatcher, best_batch
-from device_eval.index import RetrievalIndex, open_index, read_manifest
+from device_eval.api import ArtifactSummary, Error, Health, SearchRequest, SearchResponse, ServerManifest
+from device_eval.guards import BodyLimit, Guard, TokenBuckets
+from device_eval.index import read_manifest
+from device_eval.metrics import ServerMetrics
 from device_eval.parity import require_artifact_fits
+from device_eval.state import HTTPError, ServerState, error_code, load_state
 from device_eval.webclient import add_web_client, open_web_model
-from distill.compat import SpaceMismatch, require_same_space
-from distill.data.images import load_image, preprocess, upright
+from distill.compat import SpaceMismatch
 from distill.errors import DistillError
 from export.artifact import open_artifact
 
-NORM_TOLERANCE = 0.1
-THUMB_PX = 256
-THUMB_CACHE = 1024
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (404, 409, 413, 422, 503)}
-ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid_request",
-               503: "unavailable"}  # the body's `code` by status, unless the error names its own
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (401, 404, 409, 413, 422, 429, 503)}
+GRACEFUL_S = 30  # on SIGTERM/SIGINT: stop accepting, let requests in flight finish for up to this long
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How `distill serve` serves (every field has a `distill serve` flag)."""
+
+    max_k: int = 100  # largest k a client may ask for
+    max_body_bytes: int = 8 << 20
+    max_batch: int | None = None  # queries per index call (None: measured at startup)
+    reload_interval: float = 1.0  # seconds between looks for a new generation (0: never)
+    api_keys: tuple[str, ...] = ()  # bearer keys required on /search* and /thumbs (none: open)
+    rate_limit: float | None = None  # requests/s per key (per client address without keys); None: off
+    rate_burst: int = 20
+    cors_origins: tuple[str, ...] = field(default=())  # origins whose pages may call the API
 
 
 def _fastapi() -> Any:
@@ -57,160 +55,8 @@ def _fastapi() -> Any:
     return fastapi
 
 
-def error_code(status: int) -> str:
-    """The default `code` of an error body with HTTP `status`."""
-    return ERROR_CODES.get(status, "bad_request")
-
-
-class HTTPError(HTTPException):
-    """A client error: its status, one-line message and `code` (by default the status's, `ERROR_CODES`)."""
-
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(status, message)
-        self.code = code or error_code(status)
-
-
-@dataclass
-class ServerState:
-    """What the running app holds: the index, optionally a student artefact, and thumbnail bytes."""
-
-    index: RetrievalIndex
-    max_k: int
-    max_batch: int = 256  # most queries per index call (`best_batch` measures the index's own at startup)
-    artifact: Any = None
-    runner: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    batcher: SearchBatcher = field(init=False)  # concurrent searches coalesced into one FAISS call
-    thumbnail: Callable[[int], bytes] = field(init=False)  # JPEG of item i, least recently used dropped
-
-    def __post_init__(self) -> None:
-        self.batcher = SearchBatcher(self.index.search, self.max_batch)
-        self.thumbnail = functools.lru_cache(maxsize=THUMB_CACHE)(self._thumbnail)
-
-    def require_compat_key(self, key: str) -> None:
-        """`SpaceMismatch` (answered 409) unless a request's compat key is this index's space."""
-        require_same_space({"compat_key": key}, self.index.manifest, what="the query", against="this index",
-                           where="/search", hint="use a student exported for it")
-
-    def check_embedding(self, embedding: list[float] | Float16Embedding | Int8Embedding) -> tuple[np.ndarray, bool]:
-        """The request vector (a JSON array or a compact base64 form) as 1×d float32, unit norm; HTTPError 422 if
-        it cannot be one."""
-        if isinstance(embedding, list):
-            v = np.asarray(embedding, dtype=np.float64)
-        else:
-            try:
-                v = embedding.values().astype(np.float64)
-            except ValueError as e:
-                raise HTTPError(422, str(e)) from None
-            if not np.isfinite(v).all():
-                raise HTTPError(422, f"embedding ({embedding.dtype}) holds non-finite values")
-        if len(v) != self.index.dim:
-            raise HTTPError(422, f"embedding has {len(v)} values, this index holds {self.index.dim}-d vectors")
-        norm = float(np.linalg.norm(v))
-        if not np.isfinite(norm) or abs(norm - 1) > NORM_TOLERANCE:
-            raise HTTPError(422, f"embedding norm {norm:.4g}: expected an L2-normalised vector (1 ± {NORM_TOLERANCE})")
-        return (v / norm).astype(np.float32)[None, :], abs(norm - 1) > 1e-3
-
-    async def search(self, query: np.ndarray, k: int) -> list[Hit]:
-        """Top-k hits of one unit query vector (coalesced with concurrent searches)."""
-        if not 1 <= k <= self.max_k:
-            raise HTTPError(422, f"k={k}: expected 1 … {self.max_k}")
-        scores, ids = await self.batcher.search(query, k)
-        return [Hit(rank=r + 1, id=int(i), name=self.index.items[i]["name"], score=float(s), thumbnail=f"/thumbs/{i}")
-                for r, (s, i) in enumerate(zip(scores[0].tolist(), ids[0].tolist(), strict=True)) if i >= 0]
-
-    def _thumbnail(self, i: int) -> bytes:
-        """JPEG thumbnail of item i (uncached; `thumbnail` caches it)."""
-        if not 0 <= i < len(self.index):
-            raise HTTPError(404, f"id {i}: the index holds ids 0 … {len(self.index) - 1}")
-        try:
-            img = load_image(self.index.items[i]["path"])
-        except DistillError as e:
-            raise HTTPError(404, f"id {i}: thumbnail unavailable ({e})") from None
-        img.thumbnail((THUMB_PX, THUMB_PX))
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=85)
-        return buf.getvalue()
-
-    def embed_image(self, data: bytes) -> np.ndarray:
-        """The server-side student's embedding of an uploaded image (1×d)."""
-        from PIL import Image
-
-        if self.runner is None:
-            raise HTTPError(503, "image search is off: start the server with --artifact student.onnx|.tflite")
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-                img = upright(im)
-        except Exception as e:  # PIL raises many types for bad or hostile files
-            raise HTTPError(422, f"upload is not a readable image ({type(e).__name__})") from None
-        x = preprocess(img, self.artifact.preprocess)[None]
-        with self.lock:  # interpreters (TFLite) are not thread-safe
-            out = self.runner.embed(x)
-        return np.asarray(out, dtype=np.float32)
-
-
-def load_state(index_path: str | Path, artifact_path: str | Path | None, max_k: int,
-               max_batch: int | None = None) -> ServerState:
-    """Open the index (and the artefact, checked against it) — what the lifespan does at startup. The batch
-    cap is `max_batch`, or (None) the index's best batch size, measured (`batching.best_batch`)."""
-    index = open_index(index_path)
-    if max_batch is None:
-        t0 = time.perf_counter()
-        max_batch = best_batch(index.search, index.dim)
-        logging.getLogger("uvicorn.error").info("batches of up to %d queries per index call (measured in %.1f s)",
-                                                max_batch, time.perf_counter() - t0)
-    state = ServerState(index=index, max_k=max_k, max_batch=max_batch)
-    if artifact_path is not None:
-        state.artifact = open_artifact(artifact_path)
-        require_artifact_fits(state.artifact.meta, index.manifest, index.path, artifact_path)
-        state.runner = state.artifact.runner(threads=1)
-    return state
-
-
-class BodyLimit:
-    """ASGI middleware: a request body over `max_bytes` is answered 413 before the app sees it."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        body, more = b"", True
-        while more:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return None
-            body += msg.get("body", b"")
-            more = msg.get("more_body", False)
-            if len(body) > self.max_bytes:
-                return await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes",
-                                                    "code": error_code(413)})
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if replayed:
-                return dict(await receive())
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.app(scope, replay, send)
-
-
-async def _send_json(send: Any, status: int, obj: dict) -> None:
-    import json
-
-    data = json.dumps(obj).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
-    await send({"type": "http.response.body", "body": data})
-
-
-def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k: int = 100,
-               max_body_bytes: int = 8 << 20, web_artifact: str | Path | None = None,
-               max_batch: int | None = None) -> Any:
+def create_app(index_path: str | Path, artifact: str | Path | None = None, *, web_artifact: str | Path | None = None,
+               options: ServeOptions = ServeOptions()) -> Any:
     """The FastAPI app serving `index_path` (and the browser client, running `web_artifact`, under /demo/);
     nothing is loaded until the lifespan starts."""
     fastapi = _fastapi()
@@ -218,14 +64,34 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
     from fastapi.concurrency import run_in_threadpool
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
+    from fastapi.middleware.cors import CORSMiddleware
     from fastapi.openapi.utils import get_openapi
     from fastapi.responses import JSONResponse, Response
     from pydantic import ValidationError
 
+    log = logging.getLogger("uvicorn.error")
+    metrics = ServerMetrics(lambda: (server().index.live, server().index.generation))
+
+    async def watch_generations(interval: float) -> None:
+        """Every `interval` s: a new generation of the index (index add/remove) is opened off the event loop
+        and switched to between two requests."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            s = server()
+            new = await loop.run_in_executor(None, s.next_generation, index_path)
+            if new is not None:
+                s.switch(new)
+                log.info("serving generation %d: %d items", new.generation, new.live)
+
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        app.state.server = load_state(index_path, artifact, max_k, max_batch)
+        app.state.server = load_state(index_path, artifact, options.max_k, options.max_batch, metrics.batch.observe)
+        watcher = (asyncio.create_task(watch_generations(options.reload_interval)) if options.reload_interval > 0
+                   else None)
         yield
+        if watcher is not None:
+            watcher.cancel()
         app.state.server.batcher.close()
 
     app = fastapi.FastAPI(title="asym-distill index", version="1", lifespan=lifespan,
@@ -256,7 +122,12 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:
-        return Health(status="ok", count=len(server().index))
+        s = server()
+        return Health(status="ok", count=s.index.live, generation=s.index.generation)
+
+    @app.get("/metrics", responses={200: {"content": {"text/plain": {}}}})
+    def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=metrics.content_type)
 
     @app.get("/manifest", response_model=ServerManifest)
     def manifest() -> ServerManifest:
@@ -302,22 +173,47 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, max_k
 
     app.openapi = openapi
     add_web_client(app, web_artifact, HTTPError, lambda: server().index)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    buckets = None if options.rate_limit is None else TokenBuckets(options.rate_limit, options.rate_burst)
+    if options.api_keys or buckets is not None:
+        app.add_middleware(Guard, keys=options.api_keys, buckets=buckets)
+    app.add_middleware(metrics.middleware)
+    if options.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "content-type"], max_age=600)
     return app
 
 
-def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | None = None, max_k: int = 100,
-          max_body_bytes: int = 8 << 20, web_artifact: str | Path | None = None, *, max_batch: int | None = None,
-          access_log: bool = True) -> None:
-    """Run the app with uvicorn until interrupted. The index is opened first, so a bad path fails fast."""
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | None = None, *,
+          web_artifact: str | Path | None = None, options: ServeOptions = ServeOptions(), access_log: bool = True,
+          ssl_certfile: str | None = None, ssl_keyfile: str | None = None, allow_plain_http: bool = False) -> None:
+    """Run the app with uvicorn until interrupted (in-flight requests finish, `GRACEFUL_S`). Everything that
+    can be checked is checked first, so a bad path or option fails fast in one line."""
     try:
         import uvicorn
     except ImportError:
         raise DistillError("serving needs uvicorn: pip install 'asym-distill[serve]'") from None
-    manifest = read_manifest(index_path)  # fail fast, in one line, before uvicorn starts
+    manifest = read_manifest(index_path)
     if artifact is not None:
         require_artifact_fits(open_artifact(artifact).meta, manifest, index_path, artifact)
     if web_artifact is not None:
         open_web_model(web_artifact, manifest, index_path)
-    uvicorn.run(create_app(index_path, artifact, max_k, max_body_bytes, web_artifact, max_batch), host=host,
-                port=port, log_level="info", access_log=access_log)
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise DistillError("--ssl-certfile and --ssl-keyfile go together")
+    for path in (ssl_certfile, ssl_keyfile):
+        if path is not None and not Path(path).is_file():
+            raise DistillError(f"{path}: no such certificate/key file")
+    if options.api_keys and ssl_certfile is None and not is_loopback(host) and not allow_plain_http:
+        raise DistillError(f"--api-key-file on {host} without TLS would send keys in the clear: add --ssl-certfile "
+                           f"and --ssl-keyfile (or --allow-plain-http behind a TLS proxy)")
+    app = create_app(index_path, artifact, web_artifact=web_artifact, options=options)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, ssl_certfile=ssl_certfile,
+                ssl_keyfile=ssl_keyfile, timeout_graceful_shutdown=GRACEFUL_S)

@@ -67,6 +67,7 @@ class CheckpointHeader(_Contract):
 class IndexFiles(_Contract):
     index: list[str] = Field(min_length=1)
     items: str
+    removed: str | None = None  # tombstoned ids (.npy), once any were removed
 
 
 class IndexManifest(_Contract):

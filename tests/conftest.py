@@ -4,6 +4,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,24 +37,27 @@ def running_server(args: list[str], wait_s: float = 30.0) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", *args, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server did not answer /healthz within {wait_s:.0f} s")
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with tempfile.TemporaryFile() as log:  # (a pipe nobody reads would block the server once its buffer filled)
+        proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", *args, "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    with urllib.request.urlopen(base + "/healthz", timeout=1):
+                        break
+                except (urllib.error.URLError, ConnectionError):
+                    if proc.poll() is not None:
+                        log.seek(0)
+                        pytest.fail(f"the server exited: {log.read().decode()[-3000:]}")
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"server did not answer /healthz within {wait_s:.0f} s")
+                    time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(30)
 
 
 def write_image(path: Path, seed: int, size: tuple[int, int] = (48, 40)) -> Path:

@@ -19,7 +19,8 @@ from PIL import Image
 from schemathesis import GenerationMode
 
 from device_eval.index import build_index, open_index
-from device_eval.server import create_app, load_state
+from device_eval.server import ServeOptions, create_app
+from device_eval.state import load_state
 from distill.cache import load_cache
 from distill.cli import main
 from export.artifact import open_artifact
@@ -42,7 +43,8 @@ def served(tiny_asym_run: dict[str, Path], tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="module")
 def client(served: dict[str, Any]) -> Any:
-    with TestClient(create_app(served["index"], served["artifact"], max_k=5, max_body_bytes=200_000)) as c:
+    options = ServeOptions(max_k=5, max_body_bytes=200_000)
+    with TestClient(create_app(served["index"], served["artifact"], options=options)) as c:
         yield c
 
 
@@ -119,7 +121,7 @@ def test_bad_compact_embeddings_are_one_line_422s(client: TestClient, served: di
 
 
 def test_health_manifest_thumbnails_and_schema(client: TestClient, served: dict[str, Any]) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "count": 8}
+    assert client.get("/healthz").json() == {"status": "ok", "count": 8, "generation": 1}
     man = client.get("/manifest").json()
     assert man["index"]["compat_key"] == served["key"] and man["image_search"] is True and man["max_k"] == 5
     thumb = client.get("/thumbs/2")
@@ -208,21 +210,26 @@ def test_an_artifact_for_another_teacher_is_refused_at_startup(served: dict[str,
 
 @pytest.mark.integration
 @pytest.mark.parametrize("mode", ["positive", "negative"])
-def test_generated_requests_never_get_a_5xx(served: dict[str, Any], mode: str) -> None:
-    """schemathesis draws valid (positive) and schema-violating (negative) requests for every operation."""
-    app = create_app(served["index"], served["artifact"], max_k=5)
+@pytest.mark.parametrize("keyed", [False, True], ids=["open", "api-key"])
+def test_generated_requests_never_get_a_5xx(served: dict[str, Any], mode: str, keyed: bool) -> None:
+    """schemathesis draws valid (positive) and schema-violating (negative) requests for every operation (with
+    the API key when the server requires one)."""
+    key = "fuzz-" + "k" * 20
+    app = create_app(served["index"], served["artifact"], options=ServeOptions(max_k=5, api_keys=(key,) * keyed))
     app.state.server = load_state(served["index"], served["artifact"], 5)  # what the lifespan would do
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     seen: list[int] = []
+    headers = {"authorization": f"Bearer {key}"} if keyed else {}
     for result in schema.get_all_operations():
         op = result.ok()
 
         @given(case=op.as_strategy(GenerationMode(mode)))
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: Any) -> None:
-            r = case.call()
+            r = case.call(headers=headers)
             seen.append(r.status_code)
-            assert r.status_code < 500, f"{case.method} {case.path}: {r.status_code} {r.text[:200]}"
+            assert r.status_code < 500 and r.status_code != 401, (f"{case.method} {case.path}: {r.status_code} "
+                                                                  f"{r.text[:200]}")
 
         try:
             check()

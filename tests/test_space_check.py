@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from device_eval.index import add_to_index, build_index, database, open_index
 from device_eval.parity import device_eval
-from device_eval.server import create_app, load_state
+from device_eval.server import create_app
+from device_eval.state import load_state
 from distill import compat
 from distill.checkpoint import student_from_checkpoint
 from distill.cli import main

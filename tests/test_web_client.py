@@ -86,9 +86,12 @@ def test_demo_routes(client_world: dict[str, Any], tmp_path: Path, monkeypatch: 
     assert main(["serve", "--index", str(w["index"]), "--web-artifact", str(w["ckpt"])]) == 2
 
 
-def test_browser_encodes_and_searches(client_world: dict[str, Any], tmp_path: Path) -> None:
+@pytest.mark.parametrize("keyed", [False, True], ids=["open", "api-key"])
+def test_browser_encodes_and_searches(client_world: dict[str, Any], tmp_path: Path, keyed: bool) -> None:
     """Upload the query photo in headless Chromium: top result a true positive, the browser's embedding that
-    of Python onnxruntime; a non-image, an unreachable server and a model for another teacher are explained."""
+    of Python onnxruntime; a non-image, an unreachable server and a model for another teacher are explained.
+    Against a server that requires an API key: the page explains the 401, then sends the key its user enters
+    (searches and thumbnails)."""
     require_web_build()
     if not Path("/usr/bin/chromium").is_file():
         pytest.fail("Debian chromium is missing: run `make browser-deps`")
@@ -96,8 +99,12 @@ def test_browser_encodes_and_searches(client_world: dict[str, Any], tmp_path: Pa
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("not a photo")
     shot = tmp_path / "web_demo.png"
-    with running_server(["--index", str(w["index"]), "--artifact", str(w["onnx"])]) as base:
-        opts = {"base": base, "query": str(w["query"]), "notImage": str(not_image), "screenshot": str(shot)}
+    key, keys = "browser-" + "k" * 20, tmp_path / "keys"
+    keys.write_text(key + "\n")
+    guard = ["--api-key-file", str(keys)] if keyed else []
+    with running_server(["--index", str(w["index"]), "--artifact", str(w["onnx"]), *guard]) as base:
+        opts = {"base": base, "query": str(w["query"]), "notImage": str(not_image), "screenshot": str(shot),
+                **({"apiKey": key} if keyed else {})}
         r = subprocess.run(["node", "tests/e2e.mjs", json.dumps(opts)], cwd=WEB, capture_output=True, text=True,
                            timeout=180)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
@@ -117,10 +124,15 @@ def test_browser_encodes_and_searches(client_world: dict[str, Any], tmp_path: Pa
     answers = {(a["name"], a.get("code")) for a in out["answers"]}  # what the page read, checked by ajv
     assert {("search-response", None), ("error", "space_mismatch")} <= answers, out["answers"]
     assert all(not a["errors"] for a in out["answers"]), out["answers"]
+    if keyed:
+        assert out["noKey"]["state"] == "error" and "needs an API key" in out["noKey"]["status"]
+        assert ("error", "unauthorized") in answers and [r["keyed"] for r in out["requests"]][:2] == [False, True]
     # the page sends the compact form: its embedding as NumPy's float16, bit for bit
-    sent = out["requests"][0]
+    sent = out["requests"][1 if keyed else 0]
     assert not sent["errors"] and sent["body"]["embedding"]["dtype"] == "float16", sent
     got = np.frombuffer(base64.b64decode(sent["body"]["embedding"]["b64"]), "<u2")
     np.testing.assert_array_equal(got, emb.astype("<f2").view("<u2"))
+    if keyed:
+        return
     (REPO / "build").mkdir(exist_ok=True)  # kept for a look (docs/web_demo.png is a copy of one)
     shutil.copyfile(shot, REPO / "build" / "web_demo.png")

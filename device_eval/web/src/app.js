@@ -12,7 +12,17 @@ function setStatus(text, state) {
   document.body.dataset.state = state;
 }
 
+/** The Authorization header of the key typed into the page (none when the field is empty). */
+function authHeaders() {
+  const key = $('apikey').value.trim();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
 function explain(err) {
+  if (err.code === 'unauthorized') {
+    return 'This server needs an API key: enter the one you were given in the key field, then choose the photo again.';
+  }
+  if (err.code === 'rate_limited') return `The server is busy with your key's requests: ${err.message}`;
   if (err.code === 'space_mismatch') {
     return 'This model was exported for another teacher than the one this server\'s index holds, so its '
       + `embeddings cannot be searched here; export the student for this index. (${err.message})`;
@@ -25,7 +35,15 @@ function showResults(results) {
   list.replaceChildren(...results.map((hit) => {
     const li = document.createElement('li');
     const img = document.createElement('img');
-    img.src = new URL(hit.thumbnail, location.origin).href;
+    const url = new URL(hit.thumbnail, location.origin).href;
+    const headers = authHeaders();
+    if (headers.authorization) { // an <img src> cannot send the key: fetch the bytes, show them as a blob
+      fetch(url, { headers }).then((r) => (r.ok ? r.blob() : Promise.reject(new Error(r.status))))
+        .then((blob) => { img.src = URL.createObjectURL(blob); })
+        .catch(() => { img.alt = `${hit.name} (no thumbnail)`; });
+    } else {
+      img.src = url;
+    }
     img.alt = hit.name;
     const caption = document.createElement('div');
     caption.innerHTML = `<b>${hit.rank}.</b> <span class="name"></span><br><span class="score"></span>`;
@@ -50,7 +68,7 @@ async function searchFile(model, file) {
   window.lastEncodeMs = encodeMs;
   const body = await fetchJson(new URL('/search', location.origin), {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...authHeaders() },
     body: JSON.stringify({ embedding: float16Embedding(embedding), k: K, compat_key: model.meta.compat_key }),
   });
   showResults(body.results);

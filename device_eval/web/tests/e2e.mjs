@@ -1,6 +1,6 @@
 // Drive the served page in headless Debian Chromium (playwright-core, never Playwright's own browser).
 // Usage: node tests/e2e.mjs '{"base": "http://127.0.0.1:PORT", "query": "a.png", "notImage": "x.txt",
-//                             "screenshot": "out.png"}'
+//                             "screenshot": "out.png", "apiKey": "…" (optional: the server's)}'
 // Prints one JSON line: the search (names, embedding, encode ms), the page's error messages, the requests the
 // page sent and the server answers it read, each checked with ajv against its JSON Schema (device_eval/schemas).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,13 +21,14 @@ function validators() {
 }
 
 /** Record every /search request the page sends and answer it gets, each checked against its schema. */
-function checkAnswers(page, checked, sent) {
+function checkAnswers(page, checked, sent, apiKey) {
   const validate = validators();
   page.on('request', (req) => {
     if (!req.url().endsWith('/search')) return;
     const body = JSON.parse(req.postData() || 'null');
     const ok = validate['search-request'](body);
-    sent.push({ body, errors: ok ? [] : validate['search-request'].errors });
+    const keyed = Boolean(apiKey) && req.headers().authorization === `Bearer ${apiKey}`; // (the key is not printed)
+    sent.push({ body, keyed, errors: ok ? [] : validate['search-request'].errors });
   });
   page.on('response', async (res) => {
     if (!res.url().endsWith('/search')) return;
@@ -42,6 +43,8 @@ const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-fi
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 async function upload(page, file) {
+  await page.setInputFiles('#file', []); // (choosing the file chosen last would fire no change event)
+  await page.evaluate(() => { document.body.dataset.state = 'uploading'; }); // (not the previous upload's end state)
   await page.setInputFiles('#file', file);
   await page.waitForSelector('body[data-state="results"], body[data-state="error"]', { timeout: 60000 });
   return page.evaluate(() => ({
@@ -68,10 +71,16 @@ async function run(opts) {
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
     const answers = [];
     const requests = [];
-    checkAnswers(page, answers, requests);
+    checkAnswers(page, answers, requests, opts.apiKey);
     await open(page, opts.base);
+    let noKey = null;
+    if (opts.apiKey) { // first without the key, as a user who has not entered it yet
+      noKey = await upload(page, opts.query);
+      await page.fill('#apikey', opts.apiKey);
+    }
     const search = await upload(page, opts.query);
-    await page.waitForFunction(() => [...document.querySelectorAll('#results img')].every((i) => i.complete));
+    await page.waitForFunction(() => [...document.querySelectorAll('#results img')]
+      .every((i) => i.complete && i.naturalWidth > 0));
     Object.assign(search, await page.evaluate(() => ({ embedding: window.lastEmbedding, encodeMs: window.lastEncodeMs })));
     await page.screenshot({ path: opts.screenshot, fullPage: true });
     const notImage = await upload(page, opts.notImage);
@@ -83,8 +92,9 @@ async function run(opts) {
       route.fulfill({ response: res, json: { ...(await res.json()), compat_key: '0123456789abcdef' } });
     });
     await open(page, opts.base);
+    if (opts.apiKey) await page.fill('#apikey', opts.apiKey);
     const otherTeacher = await upload(page, opts.query);
-    return { search, notImage, unreachable, otherTeacher, logs, answers, requests };
+    return { search, noKey, notImage, unreachable, otherTeacher, logs, answers, requests };
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

@@ -55,7 +55,7 @@ public final class MainActivity extends ComponentActivity {
     private volatile ModelMetadata meta;
     private volatile IndexClient client;
     private volatile String modelInfo = "";
-    private String checkedUrl; // UI thread only
+    private String checkedUrl; // the URL and key last checked; UI thread only
 
     @Override
     protected void onCreate(Bundle savedInstanceState) {
@@ -90,8 +90,9 @@ public final class MainActivity extends ComponentActivity {
     protected void onResume() {
         super.onResume();
         String url = ServerSettings.serverUrl(this);
-        if (!url.equals(checkedUrl)) { // start-up, or the URL was changed in the settings
-            checkedUrl = url;
+        String settings = url + "\n" + ServerSettings.apiKey(this);
+        if (!settings.equals(checkedUrl)) { // start-up, or the URL or API key was changed in the settings
+            checkedUrl = settings;
             submit(() -> checkServer(url));
         }
     }
@@ -143,7 +144,7 @@ public final class MainActivity extends ComponentActivity {
             return; // the model did not load: its error is already in the banner
         }
         try {
-            IndexClient c = new IndexClient(url, TIMEOUT_MS);
+            IndexClient c = ServerSettings.client(this, TIMEOUT_MS);
             c.checkCompatible(m);
             client = c;
             ui(() -> {
@@ -178,8 +179,7 @@ public final class MainActivity extends ComponentActivity {
                 });
                 IndexClient c = client;
                 if (c == null) { // the start-up check failed (or the URL changed): try again now
-                    String url = ServerSettings.serverUrl(this);
-                    c = new IndexClient(url, TIMEOUT_MS);
+                    c = ServerSettings.client(this, TIMEOUT_MS);
                     c.checkCompatible(meta);
                     client = c;
                 }

@@ -32,7 +32,10 @@ final class Messages {
                 return "The bundled model cannot be used: " + detail + "\nRebuild the app after `make demo`"
                         + " (or with -PstudentModel=PATH to a .tflite from `distill export tflite`).";
             case UNAVAILABLE:
+            case RATE_LIMITED:
                 return detail + " — try again in a moment.";
+            case UNAUTHORIZED:
+                return detail + " — set the key in Settings (and use https:// so it is not sent in the clear).";
             case REJECTED_QUERY:
             case TOO_LARGE:
             case NOT_FOUND:

@@ -9,11 +9,12 @@ import android.widget.TextView;
 import org.asymdistill.client.ClientException;
 
 /**
- * The server URL. Saved only when {@code IndexClient.parseServerUrl} accepts it; MainActivity notices the
+ * The server URL and API key. Saved only when {@code IndexClient} accepts both; MainActivity notices the
  * change in onResume and checks the new server's index against the model.
  */
 public final class SettingsActivity extends Activity {
     private EditText url;
+    private EditText apiKey;
     private TextView error;
 
     @Override
@@ -21,9 +22,11 @@ public final class SettingsActivity extends Activity {
         super.onCreate(savedInstanceState);
         setContentView(R.layout.activity_settings);
         url = findViewById(R.id.server_url);
+        apiKey = findViewById(R.id.api_key);
         error = findViewById(R.id.error);
         if (savedInstanceState == null) {
             url.setText(ServerSettings.serverUrl(this));
+            apiKey.setText(ServerSettings.apiKey(this));
         }
         String info = getIntent().getStringExtra(MainActivity.EXTRA_MODEL_INFO);
         ((TextView) findViewById(R.id.model_info)).setText(
@@ -42,7 +45,7 @@ public final class SettingsActivity extends Activity {
 
     private void save() {
         try {
-            ServerSettings.setServerUrl(this, url.getText().toString());
+            ServerSettings.save(this, url.getText().toString(), apiKey.getText().toString());
             finish();
         } catch (ClientException e) {
             error.setText(e.getMessage());

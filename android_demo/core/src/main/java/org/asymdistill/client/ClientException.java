@@ -24,6 +24,10 @@ public final class ClientException extends Exception {
         UNAVAILABLE,
         /** The requested item does not exist ({@code not_found}, HTTP 404). */
         NOT_FOUND,
+        /** The server needs an API key and got none or a wrong one ({@code unauthorized}, HTTP 401). */
+        UNAUTHORIZED,
+        /** Too many requests with this key ({@code rate_limited}, HTTP 429): try again later. */
+        RATE_LIMITED,
         /**
          * The server failed (HTTP 5xx other than 503), sent an error code not listed here, or answered
          * something that is not the API.

@@ -7,6 +7,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.HttpRetryException;
 import java.net.HttpURLConnection;
 import java.net.MalformedURLException;
 import java.net.URI;
@@ -22,17 +23,27 @@ public final class IndexClient {
     private final URI base;
     private final int timeoutMs;
     private final SearchCodec.Wire wire;
+    private final String apiKey;
 
     /** A client of the server at {@code serverUrl} (e.g. {@code http://192.168.1.20:8000}); searches send float16. */
     public IndexClient(String serverUrl, int timeoutMs) throws ClientException {
-        this(serverUrl, timeoutMs, SearchCodec.Wire.FLOAT16);
+        this(serverUrl, timeoutMs, SearchCodec.Wire.FLOAT16, "");
     }
 
-    /** A client sending embeddings in {@code wire} form ({@code FLOAT32} for servers older than the compact form). */
-    public IndexClient(String serverUrl, int timeoutMs, SearchCodec.Wire wire) throws ClientException {
+    /**
+     * A client sending embeddings in {@code wire} form ({@code FLOAT32} for servers older than the compact form)
+     * and, when {@code apiKey} is not empty, the header {@code Authorization: Bearer apiKey} (a server started
+     * with {@code --api-key-file}; use https so the key is not sent in the clear).
+     */
+    public IndexClient(String serverUrl, int timeoutMs, SearchCodec.Wire wire, String apiKey) throws ClientException {
         this.base = parseServerUrl(serverUrl);
         this.timeoutMs = timeoutMs;
         this.wire = wire;
+        this.apiKey = apiKey == null ? "" : apiKey.trim();
+        if (this.apiKey.chars().anyMatch(ch -> ch < 0x21 || ch > 0x7e)) {
+            throw new ClientException(ClientException.Kind.BAD_SETTINGS,
+                    "The API key holds spaces or characters outside printable ASCII: paste it again");
+        }
     }
 
     /** Checks a server URL typed in the settings: http(s), a host, no query; trailing slash removed. */
@@ -116,6 +127,9 @@ public final class IndexClient {
             c.setReadTimeout(timeoutMs);
             c.setRequestMethod(method);
             c.setRequestProperty("Accept", "application/json");
+            if (!apiKey.isEmpty()) {
+                c.setRequestProperty("Authorization", "Bearer " + apiKey);
+            }
             if (body != null) {
                 c.setDoOutput(true);
                 c.setRequestProperty("Content-Type", "application/json");
@@ -127,6 +141,8 @@ public final class IndexClient {
             int status = c.getResponseCode();
             InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream();
             return new Answer(status, in == null ? new byte[0] : readAll(in));
+        } catch (HttpRetryException e) { // a 401 to a streamed body: HttpURLConnection gives only its status
+            return new Answer(e.responseCode(), new byte[0]);
         } catch (IOException e) {
             throw new ClientException(ClientException.Kind.UNREACHABLE,
                     "Cannot reach the server at " + base + " (" + e.getClass().getSimpleName()

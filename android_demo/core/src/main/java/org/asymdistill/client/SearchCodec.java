@@ -123,6 +123,12 @@ public final class SearchCodec {
                         "The server cannot answer yet: " + detail);
             case "not_found":
                 return new ClientException(ClientException.Kind.NOT_FOUND, status, "Not found: " + detail);
+            case "unauthorized":
+                return new ClientException(ClientException.Kind.UNAUTHORIZED, status,
+                        "The server needs an API key: enter the one you were given in the settings (" + detail + ")");
+            case "rate_limited":
+                return new ClientException(ClientException.Kind.RATE_LIMITED, status,
+                        "Too many searches for this key, try again shortly (" + detail + ")");
             default:
                 return new ClientException(ClientException.Kind.BAD_RESPONSE, status,
                         "The server answered HTTP " + status + ": " + detail);
@@ -142,6 +148,10 @@ public final class SearchCodec {
                 return "unavailable";
             case 404:
                 return "not_found";
+            case 401:
+                return "unauthorized";
+            case 429:
+                return "rate_limited";
             default:
                 return "";
         }

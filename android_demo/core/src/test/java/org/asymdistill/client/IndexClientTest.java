@@ -21,6 +21,7 @@ public class IndexClientTest {
     private Goldens goldens;
     private final Map<String, JsonObject> answers = new HashMap<>();
     private String nextSearch = "search_ok";
+    private String lastAuthorization;
 
     @Before
     public void start() throws Exception {
@@ -31,6 +32,7 @@ public class IndexClientTest {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/", exchange -> {
             String path = exchange.getRequestURI().getPath();
+            lastAuthorization = exchange.getRequestHeaders().getFirst("Authorization");
             JsonObject r = answers.get(path.equals("/search") ? nextSearch : path.equals("/manifest") ? "manifest"
                     : "missing_thumbnail");
             exchange.getRequestBody().readAllBytes();
@@ -90,6 +92,29 @@ public class IndexClientTest {
         } catch (ClientException e) {
             assertEquals(ClientException.Kind.INCOMPATIBLE_MODEL, e.kind());
             assertTrue(e.getMessage(), e.getMessage().contains("key ffffffffffffffff"));
+        }
+    }
+
+    @Test
+    public void theApiKeyIsSentAndItsAbsenceExplained() throws Exception {
+        String url = "http://127.0.0.1:" + server.getAddress().getPort();
+        new IndexClient(url, 5000, SearchCodec.Wire.FLOAT16, " key-0123456789abcdef ").search(embedding(), 3, model());
+        assertEquals("Bearer key-0123456789abcdef", lastAuthorization);
+        client().search(embedding(), 3, model());
+        assertEquals(null, lastAuthorization); // no key configured: no header
+        nextSearch = "no_api_key";
+        try {
+            client().search(embedding(), 3, model());
+            fail("401 not reported");
+        } catch (ClientException e) {
+            assertEquals(ClientException.Kind.UNAUTHORIZED, e.kind());
+            assertTrue(e.getMessage(), e.getMessage().contains("needs an API key"));
+        }
+        try {
+            new IndexClient(url, 5000, SearchCodec.Wire.FLOAT16, "two words");
+            fail("a key with a space was accepted");
+        } catch (ClientException e) {
+            assertEquals(ClientException.Kind.BAD_SETTINGS, e.kind());
         }
     }
 

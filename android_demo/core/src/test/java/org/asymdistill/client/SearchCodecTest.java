@@ -35,7 +35,7 @@ public class SearchCodecTest {
             }
             checked++;
         }
-        assertEquals(6, checked);
+        assertEquals(10, checked); // incl. float16 body, missing key (401) and rate limit (429)
     }
 
     @Test
