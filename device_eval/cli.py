@@ -18,6 +18,7 @@ from device_eval.index import (
     tune_index,
 )
 from device_eval.index_kinds import DEFAULT_PCA, FLAT_BELOW, IndexSpec, list_index_kinds
+from device_eval.milvus_index import MilvusLocation, build_milvus_index
 from device_eval.parity import device_eval, format_table
 from distill.errors import DistillError
 from distill.io import atomic_write_json
@@ -30,7 +31,8 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     b = sub.add_parser("build", help="index the teacher embeddings of a dataset's database images")
     b.add_argument("--data", required=True, help="dataset whose database images are indexed")
     b.add_argument("--teacher-cache", required=True, help="teacher embeddings of --data (distill cache-teacher)")
-    b.add_argument("--out", required=True, help="new index directory")
+    b.add_argument("--out", default=None, help="new index directory (FAISS)")
+    add_backend_arguments(b)
     b.add_argument("--kind", choices=list_index_kinds(), default=None,
                    help=f"FAISS index kind (default: flat below {FLAT_BELOW} vectors, else hnsw, over a "
                         f"{DEFAULT_PCA}-dim projection re-ranked exactly for spaces of ≥ {2 * DEFAULT_PCA} dims; "
@@ -71,16 +73,43 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     i.set_defaults(func=_cmd_info)
 
 
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--backend faiss|milvus` and where a Milvus-backed index lives."""
+    parser.add_argument("--backend", choices=["faiss", "milvus"], default="faiss",
+                        help="faiss: an index directory (--out/--index); milvus: a collection (--milvus-uri)")
+    parser.add_argument("--milvus-uri", default=None,
+                        help="a local file (Milvus Lite, embedded) or http://HOST:19530 (a Milvus server/cluster)")
+    parser.add_argument("--collection", default="asym_distill", help="Milvus collection")
+
+
+def index_location(args: argparse.Namespace, path_flag: str) -> str | MilvusLocation:
+    """The FAISS directory (the `path_flag` option) or the Milvus collection the arguments name."""
+    path = getattr(args, path_flag.removeprefix("--").replace("-", "_"))
+    if args.backend == "milvus":
+        if not args.milvus_uri:
+            raise DistillError("--backend milvus: give --milvus-uri (a local .db file, or http://HOST:19530)")
+        return MilvusLocation(args.milvus_uri, args.collection)
+    if path is None:
+        raise DistillError(f"give {path_flag} (the index directory)")
+    return str(path)
+
+
 def _cmd_build(args: argparse.Namespace) -> None:
+    where = index_location(args, "--out")
     vectors, items, space = database(args.data, args.teacher_cache)
+    if isinstance(where, MilvusLocation):
+        man = build_milvus_index(vectors, items, space, where.uri, where.collection, source=str(args.data))
+        print(f"index {man['kind']}: {man['count']} × {man['dim']} ({man['teacher']}, compat key {man['compat_key']}) "
+              f"in {where}")
+        return
     if args.kind is None and (args.ivf is not None or args.pq is not None):
         spec = replace(legacy_spec(args.ivf, args.pq, args.nprobe), pca=args.pca, refine=args.refine)
     else:
         spec = IndexSpec(kind=args.kind, ivf=args.ivf, pq=args.pq, hnsw_m=args.hnsw_m, pca=args.pca,
                          nprobe=args.nprobe, ef_search=args.ef_search, refine=args.refine)
-    man = build_index(vectors, items, space, args.out, spec, source=str(args.data), shards=args.shards)
+    man = build_index(vectors, items, space, where, spec, source=str(args.data), shards=args.shards)
     print(f"index {man['kind']}: {man['count']} × {man['dim']} ({man['teacher']}, compat key {man['compat_key']}) "
-          f"in {args.out}" + (f" ({man['shards']} shards)" if man["shards"] > 1 else ""))
+          f"in {where}" + (f" ({man['shards']} shards)" if man["shards"] > 1 else ""))
 
 
 def _cmd_add(args: argparse.Namespace) -> None:
@@ -118,7 +147,8 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """`serve` options on `parser`."""
-    parser.add_argument("--index", required=True, help="index directory (distill index build)")
+    parser.add_argument("--index", default=None, help="index directory (distill index build)")
+    add_backend_arguments(parser)
     parser.add_argument("--artifact", default=None, help="exported student for POST /search/image (.onnx/.tflite)")
     parser.add_argument("--web-artifact", default=None,
                         help="ONNX student the browser client at /demo/ runs (default: --artifact if it is .onnx)")
@@ -161,7 +191,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
                            reload_interval=args.reload_interval,
                            api_keys=read_api_keys(args.api_key_file) if args.api_key_file else (),
                            rate_limit=args.rate_limit, rate_burst=args.rate_burst, cors_origins=tuple(args.cors_origin))
-    serve(args.index, args.host, args.port, args.artifact, web_artifact=web, options=options,
+    serve(index_location(args, "--index"), args.host, args.port, args.artifact, web_artifact=web, options=options,
           access_log=args.access_log, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
           allow_plain_http=args.allow_plain_http)
 

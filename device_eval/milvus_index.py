@@ -33,14 +33,33 @@ def _pymilvus() -> Any:
     return pymilvus
 
 
+def is_local(uri: str) -> bool:
+    """Whether `uri` is a local file (Milvus Lite, embedded) rather than a Milvus server."""
+    return not uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+
 def connect(uri: str) -> Any:
     """A MilvusClient for `uri`; one-line error when it cannot be reached."""
     pymilvus = _pymilvus()
     try:
         return pymilvus.MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT_S)
     except Exception as e:  # pymilvus raises MilvusException, grpc and OS errors alike
-        raise DistillError(f"Milvus at {uri}: unreachable ({type(e).__name__}: {str(e).splitlines()[0][:160]})") \
-            from None
+        reason = str(getattr(e, "message", e)).splitlines()[0][:160]
+        if is_local(uri):
+            raise DistillError(f"Milvus Lite file {uri}: cannot open it ({reason}); one process at a time may "
+                               f"open a Milvus Lite file: stop the other, or use a Milvus server") from None
+        raise DistillError(f"Milvus at {uri}: unreachable ({reason})") from None
+
+
+@dataclass(frozen=True)
+class MilvusLocation:
+    """Where a Milvus-backed index lives: a Milvus URI and a collection."""
+
+    uri: str
+    collection: str
+
+    def __str__(self) -> str:
+        return milvus_where(self.uri, self.collection)
 
 
 def milvus_where(uri: str, collection: str) -> str:
@@ -120,6 +139,15 @@ class MilvusIndex:
     def is_removed(self, i: int) -> bool:
         return False
 
+    def close(self) -> None:
+        """Release the connection, and stop the embedded Milvus Lite of a local file (one process at a time may
+        hold the file)."""
+        self.client.close()
+        if is_local(self.uri):
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self.uri)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row, best first; -1 ids where fewer than k are found."""
         q = np.ascontiguousarray(queries, dtype=np.float32)
@@ -135,8 +163,9 @@ class MilvusIndex:
         return scores, ids
 
 
-def open_milvus_index(uri: str, collection: str) -> MilvusIndex:
+def open_milvus_index(location: MilvusLocation) -> MilvusIndex:
     """Open a collection written by `build_milvus_index` (its manifest from the collection's properties)."""
+    uri, collection = location.uri, location.collection
     client = connect(uri)
     where = milvus_where(uri, collection)
     if not client.has_collection(collection):

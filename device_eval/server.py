@@ -22,8 +22,9 @@ from device_eval.api import ArtifactSummary, Error, Health, SearchRequest, Searc
 from device_eval.guards import BodyLimit, Guard, TokenBuckets
 from device_eval.index import read_manifest
 from device_eval.metrics import ServerMetrics
+from device_eval.milvus_index import MilvusLocation
 from device_eval.parity import require_artifact_fits
-from device_eval.state import HTTPError, ServerState, error_code, load_state
+from device_eval.state import HTTPError, IndexLocation, ServerState, error_code, load_state, open_served
 from device_eval.webclient import add_web_client, open_web_model
 from distill.compat import SpaceMismatch
 from distill.errors import DistillError
@@ -55,7 +56,7 @@ def _fastapi() -> Any:
     return fastapi
 
 
-def create_app(index_path: str | Path, artifact: str | Path | None = None, *, web_artifact: str | Path | None = None,
+def create_app(index_path: IndexLocation, artifact: str | Path | None = None, *, web_artifact: str | Path | None = None,
                options: ServeOptions = ServeOptions()) -> Any:
     """The FastAPI app serving `index_path` (and the browser client, running `web_artifact`, under /demo/);
     nothing is loaded until the lifespan starts."""
@@ -72,14 +73,14 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, *, we
     log = logging.getLogger("uvicorn.error")
     metrics = ServerMetrics(lambda: (server().index.live, server().index.generation))
 
-    async def watch_generations(interval: float) -> None:
+    async def watch_generations(path: str | Path, interval: float) -> None:
         """Every `interval` s: a new generation of the index (index add/remove) is opened off the event loop
         and switched to between two requests."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
             s = server()
-            new = await loop.run_in_executor(None, s.next_generation, index_path)
+            new = await loop.run_in_executor(None, s.next_generation, path)
             if new is not None:
                 s.switch(new)
                 log.info("serving generation %d: %d items", new.generation, new.live)
@@ -87,8 +88,9 @@ def create_app(index_path: str | Path, artifact: str | Path | None = None, *, we
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         app.state.server = load_state(index_path, artifact, options.max_k, options.max_batch, metrics.batch.observe)
-        watcher = (asyncio.create_task(watch_generations(options.reload_interval)) if options.reload_interval > 0
-                   else None)
+        watcher = None  # (a Milvus collection is live by itself: its inserts and deletes are searched at once)
+        if options.reload_interval > 0 and not isinstance(index_path, MilvusLocation):
+            watcher = asyncio.create_task(watch_generations(index_path, options.reload_interval))
         yield
         if watcher is not None:
             watcher.cancel()
@@ -192,7 +194,7 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | None = None, *,
+def serve(index_path: IndexLocation, host: str, port: int, artifact: str | Path | None = None, *,
           web_artifact: str | Path | None = None, options: ServeOptions = ServeOptions(), access_log: bool = True,
           ssl_certfile: str | None = None, ssl_keyfile: str | None = None, allow_plain_http: bool = False) -> None:
     """Run the app with uvicorn until interrupted (in-flight requests finish, `GRACEFUL_S`). Everything that
@@ -201,11 +203,11 @@ def serve(index_path: str | Path, host: str, port: int, artifact: str | Path | N
         import uvicorn
     except ImportError:
         raise DistillError("serving needs uvicorn: pip install 'asym-distill[serve]'") from None
-    manifest = read_manifest(index_path)
+    manifest = open_served(index_path).manifest if isinstance(index_path, MilvusLocation) else read_manifest(index_path)
     if artifact is not None:
-        require_artifact_fits(open_artifact(artifact).meta, manifest, index_path, artifact)
+        require_artifact_fits(open_artifact(artifact).meta, manifest, str(index_path), artifact)
     if web_artifact is not None:
-        open_web_model(web_artifact, manifest, index_path)
+        open_web_model(web_artifact, manifest, str(index_path))
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise DistillError("--ssl-certfile and --ssl-keyfile go together")
     for path in (ssl_certfile, ssl_keyfile):

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from device_eval.api import Float16Embedding, Hit, Int8Embedding
 from device_eval.batching import SearchBatcher, best_batch
 from device_eval.index import RetrievalIndex, open_index, read_manifest
+from device_eval.milvus_index import MilvusIndex, MilvusLocation, open_milvus_index
 from device_eval.parity import require_artifact_fits
 from distill.compat import require_same_space
 from distill.data.images import load_image, preprocess, upright
@@ -51,7 +52,7 @@ class HTTPError(HTTPException):
 class ServerState:
     """What the running app holds: the index, optionally a student artefact, and thumbnail bytes."""
 
-    index: RetrievalIndex
+    index: RetrievalIndex | MilvusIndex
     max_k: int
     max_batch: int = 256  # most queries per index call (`best_batch` measures the index's own at startup)
     artifact: Any = None
@@ -161,11 +162,19 @@ class ServerState:
         return np.asarray(out, dtype=np.float32)
 
 
-def load_state(index_path: str | Path, artifact_path: str | Path | None, max_k: int,
+IndexLocation = str | Path | MilvusLocation  # a FAISS index directory, or a Milvus collection
+
+
+def open_served(location: IndexLocation) -> RetrievalIndex | MilvusIndex:
+    """The index at `location`, whichever backend holds it."""
+    return open_milvus_index(location) if isinstance(location, MilvusLocation) else open_index(location)
+
+
+def load_state(index_path: IndexLocation, artifact_path: str | Path | None, max_k: int,
                max_batch: int | None = None, on_batch: Callable[[int], None] | None = None) -> ServerState:
     """Open the index (and the artefact, checked against it) — what the lifespan does at startup. The batch
     cap is `max_batch`, or (None) the index's best batch size, measured (`batching.best_batch`)."""
-    index = open_index(index_path)
+    index = open_served(index_path)
     if max_batch is None:
         t0 = time.perf_counter()
         max_batch = best_batch(index.search, index.dim)
