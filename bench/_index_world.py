@@ -7,7 +7,10 @@ Gaussian with the real embeddings' mean and covariance (device_eval.distractors)
 Queries: augmented views of pool photos from the view cache (crops, flips, colour jitter, mixup), whose whole
 photo is in the database."""
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,3 +62,22 @@ def index_world(size: int, n_queries: int = 1000, pool_cache: str = POOL) -> Ind
                                                                 for i in range(len(whole))]
              + [{"name": f"distractor-{i}", "path": ""} for i in range(size - len(real))])
     return IndexWorld(db, items, space, views, n_db + view_photo, data, len(real))
+
+
+def search_rate(index: Any, queries: np.ndarray, batch: int, seconds: float = 3.0) -> float:
+    """Searches per second (k = 10) of `index.search` in batches of `batch`, cycling through `queries` for
+    `seconds`."""
+    done, start, starts = 0, time.perf_counter(), max(len(queries) - batch + 1, 1)
+    while time.perf_counter() - start < seconds:
+        i = done % starts
+        index.search(queries[i: i + batch], 10)
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def overlap_and_recall(top: Sequence[Sequence[int]], exact: np.ndarray, own_row: np.ndarray) -> tuple[float, float]:
+    """(share of exact search's top 10 in each `top` row, share of rows holding their view's own photo), over
+    the rows of `top` (the first len(top) queries)."""
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, exact.tolist(), strict=False)])
+    recall = np.mean([row in t for row, t in zip(own_row.tolist(), top, strict=False)])
+    return float(overlap), float(recall)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _index_world import POOL, index_world
+from _index_world import POOL, index_world, overlap_and_recall, search_rate
 
 from device_eval.index import RetrievalIndex
 from device_eval.index_kinds import IndexSpec, create_faiss_index, faiss_module, list_index_kinds
@@ -63,18 +63,6 @@ def spec_of(name: str) -> IndexSpec:
     return IndexSpec(**fields)
 
 
-def qps(index: Any, queries: np.ndarray, batch: int, seconds: float = 3.0) -> float:
-    """Searches per second (k = 10) in batches of `batch`, cycling through `queries` for ≥ `seconds`."""
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for i in range(0, len(queries), batch):
-            index.search(queries[i: i + batch], 10)
-            done += len(queries[i: i + batch])
-            if batch == 1 and time.perf_counter() - start > seconds:
-                break
-    return done / (time.perf_counter() - start)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[100_000])
@@ -106,10 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             for start in range(0, size, 65536):
                 index.add(np.ascontiguousarray(db[start: start + 65536]))
             build_s, memory = time.perf_counter() - t0, index_mb(index, Path(args.scratch))
-            b1, b256 = qps(index, views[:200], 1), qps(index, views, 256)
+            b1, b256 = search_rate(index, views[:200], 1), search_rate(index, views, 256)
             top = index.search(views, 10)[1]
-            r10 = float(np.mean([row_id in row for row_id, row in zip(w.view_row, top, strict=True)]))
-            overlap = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, exact, strict=True)]))
+            overlap, r10 = overlap_and_recall(top.tolist(), exact, w.view_row)
             ri = RetrievalIndex(path=Path(described["kind"]), manifest=w.space, parts=[index], index=index, items=items)
             m = revisited_map(index_ranks(ri, student_q, data, k=TOP), data.gnd)["map"]
             print(f"{size:>8} {described['kind']:>26} {described['search_params'] or 'exact':>26} {build_s:8.1f} "

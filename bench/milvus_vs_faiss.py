@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _index_world import index_world
+from _index_world import index_world, overlap_and_recall, search_rate
 
 from device_eval.index import build_index, open_index
 from device_eval.index_kinds import IndexSpec, faiss_module
@@ -22,16 +22,6 @@ from device_eval.parity import index_ranks
 from distill.checkpoint import student_from_checkpoint
 from distill.encode import encode
 from distill.metrics import revisited_map
-
-
-def rate(index: Any, queries: np.ndarray, batch: int, seconds: float = 3.0) -> float:
-    """Searches/s (k = 10) in batches of `batch`."""
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        i = done % (len(queries) - batch + 1)
-        index.search(queries[i: i + batch], 10)
-        done += batch
-    return done / (time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,10 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             build_milvus_index(w.db, w.items, w.space, where.uri, where.collection)
             idx = open_milvus_index(where)
         build_s = time.perf_counter() - t0
-        b1, b16 = rate(idx, w.views, 1), rate(idx, w.views, 16)
+        b1, b16 = search_rate(idx, w.views, 1), search_rate(idx, w.views, 16)
         top = np.concatenate([idx.search(w.views[i: i + 100], 10)[1] for i in range(0, len(w.views), 100)])
-        r10 = float(np.mean([row in t for row, t in zip(w.view_row, top, strict=True)]))
-        overlap = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, exact, strict=True)]))
+        overlap, r10 = overlap_and_recall(top.tolist(), exact, w.view_row)
         m = revisited_map(index_ranks(idx, queries, w.test, k=1000), w.test.gnd)["map"]
         print(f"{name:>22} {build_s:8.1f} {b1:8.1f} {b16:9.1f} {r10:6.3f} {overlap:8.3f} {100 * m['medium']:6.2f} "
               f"{100 * m['hard']:6.2f}", flush=True)

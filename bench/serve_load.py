@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _index_world import index_world
+from _index_world import index_world, overlap_and_recall, search_rate
 from _wire import wire_body
 
 from device_eval.index import build_index, open_index, read_manifest, tune_index
@@ -38,16 +38,6 @@ from device_eval.index_kinds import IndexSpec, faiss_module
 from device_eval.milvus_index import MilvusIndex, MilvusLocation, build_milvus_index, open_milvus_index
 
 LUA = Path(__file__).with_suffix(".lua")
-
-
-def raw_rate(index: Any, queries: np.ndarray, batch: int, seconds: float = 3.0) -> float:
-    """The index's own searches/s (k = 10) in batches of `batch`, in this process."""
-    done, start, n = 0, time.perf_counter(), len(queries) - batch + 1
-    while time.perf_counter() - start < seconds:
-        i = (done % n) if n > 0 else 0
-        index.search(queries[i: i + batch], 10)
-        done += batch
-    return done / (time.perf_counter() - start)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -148,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     faiss = faiss_module()
     exact = faiss.knn(w.views, w.db, 10, metric=faiss.METRIC_INNER_PRODUCT)[1]
     w.db = w.db[:0]  # (memory: the server holds its own copy)
-    b1, bc = raw_rate(idx, w.views, 1), raw_rate(idx, w.views, args.concurrency)
+    b1, bc = search_rate(idx, w.views, 1), search_rate(idx, w.views, args.concurrency)
     man = idx.manifest
     if isinstance(idx, MilvusIndex):
         idx.close()  # (the server opens the Milvus Lite file next)
@@ -160,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         checked = bodies[: args.check_queries]
         tops = [[h["id"] for h in post(port, b)["results"]] for b in checked]
-        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(tops, exact.tolist(), strict=False)])
-        r10 = np.mean([row in top for row, top in zip(w.view_row.tolist(), tops, strict=False)])
+        overlap, r10 = overlap_and_recall(tops, exact, w.view_row)
         profile = out.parent / f"{out.name}-{args.wire}.pyspy.txt"
         spying = None if not args.profile else subprocess.Popen(
             [str(spy), "record", "--pid", str(server.pid), "--duration", f"{max(1, int(args.seconds) - 2)}",

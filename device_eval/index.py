@@ -42,16 +42,24 @@ MANIFEST_KEYS = ("format_version", "teacher", "weights_sha256", "dim", "compat_k
                  "files")
 
 
-@dataclass
-class RetrievalIndex:
-    """An opened index: FAISS index, the items its ids point to, and its manifest."""
+NO_SCORE = np.float32(-np.finfo(np.float32).max)  # the score beside id -1 (fewer than k found), as FAISS gives it
 
-    path: Path
+
+def space_manifest(space: dict[str, Any], dim: int) -> dict[str, Any]:
+    """The identity fields every index manifest starts with (FAISS or Milvus): format, teacher space, compat key."""
+    return {"format_version": FORMAT_VERSION, "teacher": space["teacher"],
+            "weights_sha256": space.get("weights_sha256"), "dim": dim, "normalization": NORMALIZATION,
+            "compat_key": manifest_compat_key(space)}
+
+
+class ServedIndex:
+    """What every backend of the hosted index offers on top of its `search`, from its `manifest`, `items` (id →
+    name, path) and `removed` (sorted tombstoned ids)."""
+
+    path: Any
     manifest: dict[str, Any]
-    parts: list[Any]  # one FAISS index per shard (contiguous id ranges, in order)
-    index: Any  # what is searched: the single part, or a threaded faiss.IndexShards over the parts
     items: list[dict[str, str]]
-    removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted tombstoned ids
+    removed: np.ndarray
 
     @property
     def dim(self) -> int:
@@ -78,11 +86,32 @@ class RetrievalIndex:
         return j < len(self.removed) and int(self.removed[j]) == i
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) per query row, best first; ids are -1 where an approximate index finds
-        fewer than k items. Removed ids are searched past (k + their number asked of FAISS) and left out."""
+        """Top-k (scores N×k float32, ids N×k int64) per query row, best first; id -1 where fewer are found."""
+        raise NotImplementedError
+
+    def queries(self, queries: np.ndarray) -> np.ndarray:
+        """`queries` as contiguous N×dim float32 (one-line error for another shape)."""
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise DistillError(f"{self.path}: queries of shape {q.shape}, expected N×{self.dim}")
+        return q
+
+
+@dataclass
+class RetrievalIndex(ServedIndex):
+    """An opened FAISS index: the FAISS index, the items its ids point to, and its manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+    parts: list[Any]  # one FAISS index per shard (contiguous id ranges, in order)
+    index: Any  # what is searched: the single part, or a threaded faiss.IndexShards over the parts
+    items: list[dict[str, str]]
+    removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted tombstoned ids
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query row, best first; ids are -1 where an approximate index finds
+        fewer than k items. Removed ids are searched past (k + their number asked of FAISS) and left out."""
+        q = self.queries(queries)
         k = max(1, min(k, self.live))
         scores, ids = self.index.search(q, min(k + len(self.removed), len(self)))
         ids = ids.astype(np.int64)
@@ -90,7 +119,7 @@ class RetrievalIndex:
             gone = np.isin(ids, self.removed) | (ids < 0)
             first = np.argsort(gone, axis=1, kind="stable")[:, :k]  # the kept ones, in rank order
             ids = np.where(np.take_along_axis(gone, first, 1), -1, np.take_along_axis(ids, first, 1))
-            scores = np.where(ids < 0, np.float32(-np.finfo(np.float32).max), np.take_along_axis(scores, first, 1))
+            scores = np.where(ids < 0, NO_SCORE, np.take_along_axis(scores, first, 1))
         return scores, ids
 
 
@@ -118,11 +147,10 @@ def _chunks(x: np.ndarray, desc: str) -> Iterator[np.ndarray]:
 
 
 def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[str, Any], out: str | Path,
-                spec: IndexSpec | None = None, source: str = "", shards: int = 1, *, ivf: int | None = None,
-                pq: int | None = None, nprobe: int = 16) -> dict[str, Any]:
+                spec: IndexSpec | None = None, source: str = "", shards: int = 1) -> dict[str, Any]:
     """Write a new index of `vectors` (N×d, L2-normalised) in the space `space` (teacher manifest) to `out`,
     split into `shards` files of contiguous rows (one trained quantiser shared by all). The index kind is
-    `spec`'s (default: chosen by size, `index_kinds.default_spec`); `ivf`/`pq` without a spec ask for IVF-PQ."""
+    `spec`'s (default: chosen by size, `index_kinds.default_spec`; `legacy_spec` for `--ivf N --pq M`)."""
     out = Path(out)
     if (out / "manifest.json").exists():
         raise DistillError(f"{out}: an index exists there; add to it with `distill index add` or choose another --out")
@@ -132,7 +160,7 @@ def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[st
     require_unit_rows(vectors, str(source or out))
     if not 1 <= shards <= len(vectors):
         raise DistillError(f"--shards {shards}: expected 1 … {len(vectors)} (the number of vectors)")
-    index, described = create_faiss_index(spec or legacy_spec(ivf, pq, nprobe), vectors)
+    index, described = create_faiss_index(spec or IndexSpec(), vectors)
     faiss = faiss_module()
     parts = [index] + [faiss.deserialize_index(faiss.serialize_index(index)) for _ in range(shards - 1)]  # copies
     for part in parts[1:]:  # (clone_index cannot copy the projection's transforms)
@@ -141,10 +169,8 @@ def build_index(vectors: np.ndarray, items: list[dict[str, str]], space: dict[st
         a, b = r * len(vectors) // shards, (r + 1) * len(vectors) // shards
         for chunk in _chunks(vectors[a:b], f"index {described['kind']}" + (f" shard {r}" if shards > 1 else "")):
             part.add(chunk)
-    manifest = {"format_version": FORMAT_VERSION, "teacher": space["teacher"],
-                "weights_sha256": space.get("weights_sha256"), "dim": dim, "normalization": NORMALIZATION,
-                "compat_key": manifest_compat_key(space), "count": 0, **described,
-                "generation": 0, "files": {}, "sources": [], "created": _now()}
+    manifest = {**space_manifest(space, dim), "count": 0, **described, "generation": 0, "files": {}, "sources": [],
+                "created": _now()}
     return _commit(out, manifest, parts, items, np.zeros(0, np.int64), source, {"added": len(items)})
 
 

@@ -8,14 +8,14 @@ collection built for another teacher is refused in one line like a FAISS index i
 (`http://host:19530`); the same commands serve both (README: Hosted index)."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from distill.compat import NORMALIZATION, manifest_compat_key
+from device_eval.index import NO_SCORE, ServedIndex, space_manifest
 from distill.errors import DistillError
 from distill.search import require_unit_rows
 
@@ -92,10 +92,8 @@ def build_milvus_index(vectors: np.ndarray, items: list[dict[str, str]], space: 
         client.insert(collection, [{"id": start + i, "vector": v.tolist(), "name": it["name"], "path": it["path"]}
                                    for i, (v, it) in enumerate(zip(rows, chunk, strict=True))])
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    manifest = {"format_version": 2, "backend": "milvus", "teacher": space["teacher"],
-                "weights_sha256": space.get("weights_sha256"), "dim": dim, "normalization": NORMALIZATION,
-                "compat_key": manifest_compat_key(space), "count": len(items), "removed": 0, "kind": "Milvus FLAT",
-                "index_kind": "milvus", "search_params": "", "transform": None, "generation": 1,
+    manifest = {**space_manifest(space, dim), "backend": "milvus", "count": len(items), "removed": 0,
+                "kind": "Milvus FLAT", "index_kind": "milvus", "search_params": "", "transform": None, "generation": 1,
                 "files": {"index": [milvus_where(uri, collection)], "items": milvus_where(uri, collection)},
                 "shards": 1, "sources": [{"source": source, "added": len(items), "at": now}], "created": now}
     client.alter_collection_properties(collection, properties={MANIFEST_PROPERTY: json.dumps(manifest)})
@@ -104,40 +102,20 @@ def build_milvus_index(vectors: np.ndarray, items: list[dict[str, str]], space: 
 
 
 @dataclass
-class MilvusIndex:
-    """An opened collection, searched like a `RetrievalIndex` (inner product of unit vectors)."""
+class MilvusIndex(ServedIndex):
+    """An opened collection, searched like a `RetrievalIndex` (inner product of unit vectors; Milvus deletes
+    rows itself, so there are no tombstones)."""
 
     uri: str
     collection: str
     client: Any
     manifest: dict[str, Any]
     items: list[dict[str, str]]
+    removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def path(self) -> str:
         return milvus_where(self.uri, self.collection)
-
-    @property
-    def dim(self) -> int:
-        return int(self.manifest["dim"])
-
-    @property
-    def compat_key(self) -> str:
-        return str(self.manifest["compat_key"])
-
-    @property
-    def generation(self) -> int:
-        return int(self.manifest["generation"])
-
-    @property
-    def live(self) -> int:
-        return len(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def is_removed(self, i: int) -> bool:
-        return False
 
     def close(self) -> None:
         """Release the connection, and stop the embedded Milvus Lite of a local file (one process at a time may
@@ -150,12 +128,10 @@ class MilvusIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row, best first; -1 ids where fewer than k are found."""
-        q = np.ascontiguousarray(queries, dtype=np.float32)
-        if q.ndim != 2 or q.shape[1] != self.dim:
-            raise DistillError(f"{self.path}: queries of shape {q.shape}, expected N×{self.dim}")
+        q = self.queries(queries)
         k = max(1, min(k, len(self)))
         hits = self.client.search(self.collection, data=q.tolist(), limit=k, search_params={"metric_type": "IP"})
-        scores = np.full((len(q), k), -np.finfo(np.float32).max, np.float32)
+        scores = np.full((len(q), k), NO_SCORE, np.float32)
         ids = np.full((len(q), k), -1, np.int64)
         for r, row in enumerate(hits):
             for c, hit in enumerate(row[:k]):

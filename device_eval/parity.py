@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from device_eval.index import RetrievalIndex, open_index
+from device_eval.index import ServedIndex, open_index
 from distill.checkpoint import student_from_checkpoint
 from distill.compat import require_same_space
 from distill.data import RevisitedSet, open_dataset
@@ -22,7 +22,7 @@ from export.metadata import ArtifactMetadata, checkpoint_space
 from export.tolerance import MAP_DELTA_POINTS  # |Δ mAP| allowed per quantisation, shared with export fidelity
 
 
-def index_ranks(index: RetrievalIndex, queries: np.ndarray, data: RevisitedSet, k: int | None = None) -> np.ndarray:
+def index_ranks(index: ServedIndex, queries: np.ndarray, data: RevisitedSet, k: int | None = None) -> np.ndarray:
     """Each query's full ranking through the index (or its top `k`), as positions in `data.imlist`; index
     items that are not in the data's database (distractors) and unranked slots become position
     len(imlist), never a positive (so a positive outside the top `k` counts as never retrieved)."""

@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException
 
 from device_eval.api import Float16Embedding, Hit, Int8Embedding
 from device_eval.batching import SearchBatcher, best_batch
-from device_eval.index import RetrievalIndex, open_index, read_manifest
-from device_eval.milvus_index import MilvusIndex, MilvusLocation, open_milvus_index
+from device_eval.index import RetrievalIndex, ServedIndex, open_index, read_manifest
+from device_eval.milvus_index import MilvusLocation, open_milvus_index
 from device_eval.parity import require_artifact_fits
 from distill.compat import require_same_space
 from distill.data.images import load_image, preprocess, upright
@@ -52,7 +52,7 @@ class HTTPError(HTTPException):
 class ServerState:
     """What the running app holds: the index, optionally a student artefact, and thumbnail bytes."""
 
-    index: RetrievalIndex | MilvusIndex
+    index: ServedIndex
     max_k: int
     max_batch: int = 256  # most queries per index call (`best_batch` measures the index's own at startup)
     artifact: Any = None
@@ -165,7 +165,7 @@ class ServerState:
 IndexLocation = str | Path | MilvusLocation  # a FAISS index directory, or a Milvus collection
 
 
-def open_served(location: IndexLocation) -> RetrievalIndex | MilvusIndex:
+def open_served(location: IndexLocation) -> ServedIndex:
     """The index at `location`, whichever backend holds it."""
     return open_milvus_index(location) if isinstance(location, MilvusLocation) else open_index(location)
 

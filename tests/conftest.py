@@ -2,6 +2,7 @@
 
 import pickle
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -10,7 +11,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,33 +34,54 @@ def float32_unless_asked() -> Iterator[None]:
         yield
 
 
+@dataclass
+class Served:
+    """A `distill serve` subprocess: its base URL, the process, and what it has logged so far."""
+
+    base: str
+    port: int
+    proc: subprocess.Popen
+    log_file: Any
+
+    def log(self) -> str:
+        self.log_file.seek(0)
+        return self.log_file.read().decode()
+
+
 @contextmanager
-def running_server(args: list[str], wait_s: float = 30.0) -> Iterator[str]:
-    """`distill serve ARGS` on a free loopback port; yields its base URL once /healthz answers, then stops it."""
+def serving(args: list[str], wait_s: float = 30.0, tls: ssl.SSLContext | None = None) -> Iterator[Served]:
+    """`distill serve ARGS` on a free loopback port (https with `tls`, the client context that trusts its
+    certificate); yields once /healthz answers, then stops it (SIGTERM) and waits for it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     with tempfile.TemporaryFile() as log:  # (a pipe nobody reads would block the server once its buffer filled)
         proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", *args, "--port", str(port)],
                                 stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
+        served = Served(f"{'https' if tls else 'http'}://127.0.0.1:{port}", port, proc, log)
         try:
             deadline = time.monotonic() + wait_s
             while True:
                 try:
-                    with urllib.request.urlopen(base + "/healthz", timeout=1):
+                    with urllib.request.urlopen(served.base + "/healthz", timeout=1, context=tls):
                         break
-                except (urllib.error.URLError, ConnectionError):
+                except OSError:
                     if proc.poll() is not None:
-                        log.seek(0)
-                        pytest.fail(f"the server exited: {log.read().decode()[-3000:]}")
+                        pytest.fail(f"the server exited: {served.log()[-3000:]}")
                     if time.monotonic() > deadline:
                         pytest.fail(f"server did not answer /healthz within {wait_s:.0f} s")
                     time.sleep(0.1)
-            yield base
+            yield served
         finally:
             proc.terminate()
             proc.wait(30)
+
+
+@contextmanager
+def running_server(args: list[str], wait_s: float = 30.0) -> Iterator[str]:
+    """`distill serve ARGS` on a free loopback port; yields its base URL once /healthz answers, then stops it."""
+    with serving(args, wait_s) as served:
+        yield served.base
 
 
 def write_image(path: Path, seed: int, size: tuple[int, int] = (48, 40)) -> Path:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from device_eval.distractors import gaussian_like
-from device_eval.index import add_to_index, build_index, database, open_index, read_manifest
+from device_eval.index import add_to_index, build_index, database, legacy_spec, open_index, read_manifest
 from distill.cache import load_cache
 from distill.cli import main
 from distill.compat import manifest_compat_key
@@ -75,7 +75,7 @@ def test_add_appends_a_new_generation_and_removes_the_old(tmp_path: Path) -> Non
 def test_ivf_pq_is_approximate_but_close_to_flat(tmp_path: Path) -> None:
     x = synthetic(4000, 32, 3)
     q = unit(x[:200] + 0.05 * np.random.default_rng(4).normal(size=(200, 32)))
-    man = build_index(x, items(4000), SPACE, tmp_path / "ivf", ivf=16, pq=16, nprobe=16)
+    man = build_index(x, items(4000), SPACE, tmp_path / "ivf", legacy_spec(16, 16, nprobe=16))
     assert man["kind"] == "IVF16,PQ16"
     ivf = open_index(tmp_path / "ivf")
     assert ivf.index.nprobe == 16
@@ -85,11 +85,11 @@ def test_ivf_pq_is_approximate_but_close_to_flat(tmp_path: Path) -> None:
     assert 0.6 < recall < 1.0  # 2-d PQ codes lose some order; nprobe = all lists loses nothing to IVF
     assert np.mean(got[:, 0] == exact[:, 0]) > 0.8
     with pytest.raises(DistillError, match="at least 256 training vectors"):
-        build_index(x[:100], items(100), SPACE, tmp_path / "small", ivf=4, pq=8)
+        build_index(x[:100], items(100), SPACE, tmp_path / "small", legacy_spec(4, 8))
     with pytest.raises(DistillError, match="must divide"):
-        build_index(x, items(4000), SPACE, tmp_path / "bad", ivf=4, pq=5)
+        build_index(x, items(4000), SPACE, tmp_path / "bad", legacy_spec(4, 5))
     with pytest.raises(DistillError, match="go together"):
-        build_index(x, items(4000), SPACE, tmp_path / "bad", ivf=4)
+        build_index(x, items(4000), SPACE, tmp_path / "bad", legacy_spec(4, None))
 
 
 def test_bad_index_directories_are_one_line_errors(tmp_path: Path) -> None:
@@ -169,8 +169,8 @@ def test_gaussian_distractors_match_the_real_moments() -> None:
 @pytest.mark.parametrize(("ivf", "pq"), [(None, None), (16, 16)])
 def test_sharded_index_searches_like_one_and_takes_adds(tmp_path: Path, ivf: int | None, pq: int | None) -> None:
     x, q = synthetic(3000, 32, 6), synthetic(50, 32, 7)
-    one = build_index(x, items(3000), SPACE, tmp_path / "one", ivf=ivf, pq=pq, nprobe=16)
-    three = build_index(x, items(3000), SPACE, tmp_path / "three", ivf=ivf, pq=pq, nprobe=16, shards=3)
+    one = build_index(x, items(3000), SPACE, tmp_path / "one", legacy_spec(ivf, pq, nprobe=16))
+    three = build_index(x, items(3000), SPACE, tmp_path / "three", legacy_spec(ivf, pq, nprobe=16), shards=3)
     assert (one["shards"], three["shards"], len(three["files"]["index"])) == (1, 3, 3)
     a, b = open_index(tmp_path / "one"), open_index(tmp_path / "three")
     assert [p.ntotal for p in b.parts] == [1000, 1000, 1000]

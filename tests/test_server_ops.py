@@ -7,7 +7,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +21,7 @@ from device_eval.index import build_index, read_manifest
 from device_eval.server import ServeOptions, create_app
 from distill.cli import main
 from distill.errors import DistillError
+from tests.conftest import serving
 from tests.test_index import SPACE, items, synthetic
 
 KEY, OTHER = "k" * 24, "o" * 24
@@ -132,26 +132,6 @@ def test_keys_are_refused_over_plain_http_on_the_network(index: dict[str, Any], 
     assert "--ssl-certfile and --ssl-keyfile go together" in capsys.readouterr().err
 
 
-def serve_proc(args: list[str]) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", *args, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return proc, port
-
-
-def wait_up(url: str, proc: subprocess.Popen, context: ssl.SSLContext | None = None) -> None:
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1, context=context):
-                return
-        except OSError:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            time.sleep(0.1)
-    pytest.fail("the server did not come up")
-
-
 @pytest.mark.integration
 def test_tls_with_a_self_signed_certificate_and_a_key(index: dict[str, Any], tmp_path: Path) -> None:
     cert, pem_key, keys = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "keys"
@@ -159,12 +139,10 @@ def test_tls_with_a_self_signed_certificate_and_a_key(index: dict[str, Any], tmp
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(pem_key), "-out", str(cert)],
                    check=True, capture_output=True)
     keys.write_text(KEY + "\n")
-    proc, port = serve_proc(["--index", str(index["path"]), "--api-key-file", str(keys), "--ssl-certfile", str(cert),
-                             "--ssl-keyfile", str(pem_key)])
     context = ssl.create_default_context(cafile=str(cert))
-    base = f"https://127.0.0.1:{port}"
-    try:
-        wait_up(base, proc, context)
+    with serving(["--index", str(index["path"]), "--api-key-file", str(keys), "--ssl-certfile", str(cert),
+                  "--ssl-keyfile", str(pem_key)], tls=context) as served:
+        base = served.base
         req = urllib.request.Request(base + "/search", json.dumps(body(index)).encode(),
                                      {"content-type": "application/json", "authorization": f"Bearer {KEY}"})
         with urllib.request.urlopen(req, timeout=10, context=context) as r:
@@ -175,29 +153,25 @@ def test_tls_with_a_self_signed_certificate_and_a_key(index: dict[str, Any], tmp
         assert e.value.code == 401
         e.value.close()
         with pytest.raises(OSError):  # plain HTTP on the TLS port gets no answer
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    assert KEY not in (proc.stdout.read().decode() if proc.stdout else "")  # keys never logged
+            urllib.request.urlopen(f"http://127.0.0.1:{served.port}/healthz", timeout=5)
+        assert "Uvicorn running on https" in served.log() and KEY not in served.log()  # keys never logged
 
 
 @pytest.mark.integration
 def test_graceful_shutdown_finishes_the_request_in_flight(index: dict[str, Any]) -> None:
-    proc, port = serve_proc(["--index", str(index["path"])])
-    wait_up(f"http://127.0.0.1:{port}", proc)
-    data = json.dumps(body(index)).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(b"POST /search HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-                  b"content-length: %d\r\n\r\n" % len(data) + data[:100])  # a request half sent …
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)  # … when the server is told to stop
-        time.sleep(0.5)
-        assert proc.poll() is None  # still finishing it
-        s.sendall(data[100:])
-        answer = b""
-        while chunk := s.recv(65536):
-            answer += chunk
-    head, _, payload = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200") and json.loads(payload)["results"][0]["id"] == 3
-    assert proc.wait(30) in (0, -signal.SIGTERM)  # (uvicorn re-raises the signal once it has shut down)
+    with serving(["--index", str(index["path"])]) as served:
+        data = json.dumps(body(index)).encode()
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as s:
+            s.sendall(b"POST /search HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                      b"content-length: %d\r\n\r\n" % len(data) + data[:100])  # a request half sent …
+            time.sleep(0.3)
+            served.proc.send_signal(signal.SIGTERM)  # … when the server is told to stop
+            time.sleep(0.5)
+            assert served.proc.poll() is None  # still finishing it
+            s.sendall(data[100:])
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and json.loads(payload)["results"][0]["id"] == 3
+        assert served.proc.wait(30) in (0, -signal.SIGTERM)  # (uvicorn re-raises the signal once it has shut down)
